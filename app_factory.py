@@ -1,0 +1,83 @@
+"""Assembles the bot: services, the Bolt app, and the aiohttp server that carries both."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import httpx
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from handlers import commands, health, replica_modal, tavus_callback
+from replicas.notifier import SlackNotifier
+from replicas.voices import VoiceCatalog
+from replicas.workflow import ReplicaWorkflow
+from settings import Settings
+from storage.database import Storage
+from tavus.client import TavusClient
+from tavus.errors import TavusError
+
+logger = logging.getLogger(__name__)
+
+SLACK_EVENTS_PATH = "/slack/events"
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    storage: Storage
+    tavus: TavusClient
+    voices: VoiceCatalog
+    workflow: ReplicaWorkflow
+    bolt: AsyncApp
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+def create_app(
+    settings: Settings, *, tavus_transport: httpx.AsyncBaseTransport | None = None
+) -> web.Application:
+    """The whole bot as one aiohttp application: Slack at /slack/events, Tavus callbacks,
+    and /healthz. Storage opens and migrates on start-up; everything closes on clean-up."""
+    slack = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    slack.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+    storage = Storage(settings.database_path)
+    tavus = TavusClient(settings.tavus_api_url, settings.tavus_api_key, transport=tavus_transport)
+    voices = VoiceCatalog(tavus)
+    workflow = ReplicaWorkflow(
+        settings=settings, storage=storage, tavus=tavus, notifier=SlackNotifier(slack)
+    )
+    bolt = AsyncApp(client=slack, signing_secret=settings.slack_signing_secret)
+    commands.register(bolt)
+    replica_modal.register(bolt, workflow, voices)
+
+    web_app = bolt.web_app(path=SLACK_EVENTS_PATH)
+    tavus_callback.register(web_app, workflow)
+    health.register(web_app, storage)
+    services = Services(settings, storage, tavus, voices, workflow, bolt)
+    web_app[SERVICES] = services
+
+    async def start(_: web.Application) -> None:
+        await storage.open()
+        workflow.spawn(_warm_voice_cache(voices), "warm the voice cache")
+
+    async def stop(_: web.Application) -> None:
+        await workflow.close()
+        await tavus.aclose()
+        await storage.close()
+
+    web_app.on_startup.append(start)
+    web_app.on_cleanup.append(stop)
+    return web_app
+
+
+async def _warm_voice_cache(voices: VoiceCatalog) -> None:
+    """Fetch voices at start-up so the first voice search answers within Slack's 3 s."""
+    try:
+        await voices.voices()
+    except TavusError:
+        logger.warning("Could not load Tavus voices at start-up; will retry", exc_info=True)

@@ -1,0 +1,20 @@
+"""Block Kit builders: small pure functions from domain values to Slack views and messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk.models.blocks import Block
+
+
+@dataclass(frozen=True)
+class Message:
+    """A Slack message: `text` is the notification and accessibility fallback for `blocks`."""
+
+    text: str
+    blocks: list[Block] = field(default_factory=list)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for chat.postMessage / chat.update / ack / respond."""
+        return {"text": self.text, "blocks": [block.to_dict() for block in self.blocks]}

@@ -1,0 +1,87 @@
+"""Channel messages about a replica request: the root status message and the thread replies."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
+
+from blocks import Message
+from replicas.record import ReplicaRecord
+from replicas.request import Mode, State
+from tavus.training_errors import hint_for
+
+STATUS = {
+    State.SUBMITTING: (":hourglass_flowing_sand:", "Sending to Tavus…"),
+    State.TRAINING: (":gear:", "Training – usually 3–4 hours"),
+    State.SUCCEEDED: (":white_check_mark:", "Ready"),
+    State.FAILED: (":x:", "Training failed"),
+    State.NOT_CREATED: (":x:", "Not created"),
+    State.UNCERTAIN: (":warning:", "Unknown whether training started"),
+}
+MODE_NAMES = {Mode.VIDEO: "from a video", Mode.IMAGE: "from a photo"}
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def status_message(record: ReplicaRecord) -> Message:
+    """The root message: one per request, edited in place as its state changes."""
+    emoji, label = STATUS[record.state]
+    request = record.request
+    name = escape(request.replica_name)
+    details = [
+        f"Requested by <@{record.origin.requester_id}>",
+        f"Trained {MODE_NAMES[request.mode]} with {request.model_name}",
+    ]
+    if request.voice_name:
+        details.append(f"Voice: {escape(request.voice_name)}")
+    if record.replica_id:
+        details.append(f"Replica id: `{escape(record.replica_id)}`")
+    blocks = [
+        SectionBlock(text=MarkdownTextObject(text=f"{emoji} *{name}* – {label}")),
+        ContextBlock(elements=[MarkdownTextObject(text=" · ".join(details))]),
+    ]
+    if record.state in (State.FAILED, State.NOT_CREATED, State.UNCERTAIN) and record.error_message:
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text=escape(record.error_message))])
+        )
+    return Message(text=f"Replica {request.replica_name}: {label}", blocks=blocks)
+
+
+def outcome_reply(record: ReplicaRecord) -> Message:
+    """The thread reply that tells the requester how their request ended."""
+    mention = f"<@{record.origin.requester_id}>"
+    name = escape(record.request.replica_name)
+    error = escape(record.error_message or "Tavus gave no reason.")
+    if record.state is State.SUCCEEDED:
+        text = (
+            f"{mention} :white_check_mark: Your replica *{name}* is ready. "
+            f"Replica id: `{escape(record.replica_id or '')}`"
+        )
+    elif record.state is State.FAILED:
+        text = f"{mention} :x: Training *{name}* failed: {error}"
+        hint = hint_for(record.error_message)
+        if hint:
+            text += f"\n*How to fix it:* {hint}"
+    elif record.state is State.NOT_CREATED:
+        text = f"{mention} :x: *{name}* was not created: {error}"
+    elif record.state is State.UNCERTAIN:
+        text = (
+            f"{mention} :warning: I sent *{name}* to Tavus but got no clear answer ({error}). "
+            "A replica may have been created and may be training. I will not send it again "
+            "automatically, because each request can start a paid training: check the Tavus "
+            "dashboard before you try again."
+        )
+    else:
+        raise ValueError(f"request {record.id} has no outcome yet (state {record.state})")
+    return Message(text=text, blocks=[SectionBlock(text=MarkdownTextObject(text=text))])
+
+
+def moved_to_dm_notice(channel_id: str) -> Message:
+    """Said in the requester's DM when the bot cannot post where the request was made."""
+    text = (
+        f"I can't post in <#{channel_id}> (I'm not a member there), so I'll keep you posted "
+        "here. Invite me to that channel to see replica updates there next time."
+    )
+    return Message(text=text, blocks=[SectionBlock(text=MarkdownTextObject(text=text))])

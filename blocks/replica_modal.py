@@ -1,0 +1,291 @@
+"""The replica request modal: building it, reading it back, and switching its mode in place.
+
+Pure functions: no Slack or Tavus I/O, so tests call them directly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    Block,
+    CheckboxesElement,
+    ContextBlock,
+    ExternalDataSelectElement,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    RadioButtonsElement,
+    StaticSelectElement,
+    UrlInputElement,
+)
+from slack_sdk.models.views import View
+
+from replicas.consent import consent_sentence
+from replicas.form import Field, FormDraft
+from replicas.request import MAX_NAME_LENGTH, MODELS, Mode
+
+CALLBACK_ID = "replica_modal"
+PRIVATE_METADATA_LIMIT = 3000
+CHECKED = "yes"
+
+MODE_LABELS = {Mode.VIDEO: "From a video", Mode.IMAGE: "From a photo"}
+# Fields that only exist in one mode; their typed values survive a mode switch in the stash.
+MODE_FIELDS = {
+    Mode.VIDEO: (Field.TRAIN_VIDEO_URL, Field.CONSENT_VIDEO_URL),
+    Mode.IMAGE: (Field.TRAIN_IMAGE_URL, Field.AUTO_FIX_TRAINING_IMAGE),
+}
+
+
+@dataclass(frozen=True)
+class ModalContext:
+    """Routing data carried in the view's private_metadata (a submission has no channel)."""
+
+    channel_id: str
+    requester_id: str
+    requester_name: str | None = None
+    thread_ts: str | None = None
+    # Values typed into fields hidden by a mode switch, restored when switching back.
+    stash: dict[str, str] = field(default_factory=dict)
+
+    def to_metadata(self) -> str:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        encoded = json.dumps(data, separators=(",", ":"))
+        if len(encoded) > PRIVATE_METADATA_LIMIT:
+            # Very long links: give up restoring hidden fields rather than break the modal.
+            encoded = json.dumps({**data, "stash": {}}, separators=(",", ":"))
+        return encoded
+
+    @classmethod
+    def from_metadata(cls, raw: str) -> ModalContext:
+        data = json.loads(raw)
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
+def _option(value: str, text: str) -> Option:
+    return Option(value=value, text=text)
+
+
+def _url_input(
+    block: Field, label: str, value: str, placeholder: str, *, optional: bool = False
+) -> InputBlock:
+    return InputBlock(
+        block_id=block,
+        label=label,
+        optional=optional,
+        element=UrlInputElement(
+            action_id=block, initial_value=value or None, placeholder=placeholder
+        ),
+    )
+
+
+def _checkbox(
+    block: Field, label: str, option_text: str, checked: bool, *, optional: bool
+) -> InputBlock:
+    option = _option(CHECKED, option_text)
+    return InputBlock(
+        block_id=block,
+        label=label,
+        optional=optional,
+        element=CheckboxesElement(
+            action_id=block, options=[option], initial_options=[option] if checked else None
+        ),
+    )
+
+
+def voice_option(voice_name: str) -> Option:
+    """How a voice shows in the picker; the value is the slug Tavus expects."""
+    return _option(voice_name, voice_name.capitalize())
+
+
+def build_replica_modal(draft: FormDraft, context: ModalContext) -> View:
+    """The request form for the draft's mode, prefilled with what the draft holds."""
+    video = draft.mode is Mode.VIDEO
+    mode_options = {mode: _option(mode.value, label) for mode, label in MODE_LABELS.items()}
+    blocks: list[Block] = [
+        InputBlock(
+            block_id=Field.REPLICA_NAME,
+            label="Replica name",
+            element=PlainTextInputElement(
+                action_id=Field.REPLICA_NAME,
+                initial_value=draft.replica_name or None,
+                max_length=MAX_NAME_LENGTH,
+                placeholder="e.g. Jane – sales demos",
+            ),
+        ),
+        InputBlock(
+            block_id=Field.MODE,
+            label="Train from",
+            dispatch_action=True,  # switching mode re-renders the form in place
+            element=RadioButtonsElement(
+                action_id=Field.MODE,
+                options=list(mode_options.values()),
+                initial_option=mode_options[draft.mode],
+            ),
+        ),
+    ]
+    if video:
+        blocks += [
+            _url_input(
+                Field.TRAIN_VIDEO_URL,
+                "Training video link",
+                draft.train_video_url,
+                "https://…/training.mp4",
+            ),
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text="A direct download link Tavus can fetch without signing in, valid "
+                        "for 24 h: .mp4 (H.264 + AAC), 1080p, 25 fps or more, under 750 MB, "
+                        "at least 1 minute."
+                    )
+                ]
+            ),
+            _url_input(
+                Field.CONSENT_VIDEO_URL,
+                "Consent video link",
+                draft.consent_video_url,
+                "https://…/consent.mp4",
+                optional=True,
+            ),
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text="*No consent video?* The training video must open with this "
+                        "sentence, spoken by the person on camera:\n>"
+                        + consent_sentence(context.requester_name)
+                    )
+                ]
+            ),
+        ]
+    else:
+        blocks += [
+            _url_input(
+                Field.TRAIN_IMAGE_URL, "Photo link", draft.train_image_url, "https://…/photo.png"
+            ),
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text="A public JPG or PNG of at least 512×512: one person, head and "
+                        "shoulders visible, facing the camera, even light."
+                    )
+                ]
+            ),
+        ]
+    blocks.append(
+        InputBlock(
+            block_id=Field.VOICE_NAME,
+            label="Voice",
+            optional=video,
+            hint=None if not video else "Optional: a video replica speaks with the video's voice.",
+            element=ExternalDataSelectElement(
+                action_id=Field.VOICE_NAME,
+                placeholder="Search Tavus voices",
+                min_query_length=0,
+                initial_option=voice_option(draft.voice_name) if draft.voice_name else None,
+            ),
+        )
+    )
+    if not video:
+        blocks.append(
+            _checkbox(
+                Field.AUTO_FIX_TRAINING_IMAGE,
+                "Image fixer",
+                "Let Tavus fix up the photo before training",
+                draft.auto_fix_training_image,
+                optional=True,
+            )
+        )
+    model_options = [_option(model, model) for model in MODELS]
+    blocks += [
+        InputBlock(
+            block_id=Field.MODEL_NAME,
+            label="Model",
+            element=StaticSelectElement(
+                action_id=Field.MODEL_NAME,
+                options=model_options,
+                initial_option=next(
+                    (o for o in model_options if o.value == draft.model_name), model_options[0]
+                ),
+            ),
+        ),
+        _checkbox(
+            Field.CONSENT,
+            "Consent",
+            "The person shown has consented to an AI replica of them"
+            if video
+            else "I have the rights to this likeness and the person shown has consented",
+            draft.consent,
+            optional=False,
+        ),
+    ]
+    return View(
+        type="modal",
+        callback_id=CALLBACK_ID,
+        title="Create a replica",
+        submit="Start training",
+        close="Cancel",
+        private_metadata=context.to_metadata(),
+        blocks=blocks,
+    )
+
+
+def _state_value(values: dict[str, Any], block: Field) -> dict[str, Any]:
+    found = values.get(block, {}).get(block)
+    return found if isinstance(found, dict) else {}
+
+
+def _text(values: dict[str, Any], block: Field) -> str:
+    return str(_state_value(values, block).get("value") or "")
+
+
+def _selected(values: dict[str, Any], block: Field) -> str:
+    option = _state_value(values, block).get("selected_option")
+    return str(option.get("value") or "") if isinstance(option, dict) else ""
+
+
+def _checked(values: dict[str, Any], block: Field) -> bool:
+    options = _state_value(values, block).get("selected_options") or []
+    return any(isinstance(o, dict) and o.get("value") == CHECKED for o in options)
+
+
+def read_form(values: dict[str, Any]) -> FormDraft:
+    """The draft held by a view's `state.values`; missing or cleared inputs read as empty."""
+    mode_value = _selected(values, Field.MODE)
+    return FormDraft(
+        replica_name=_text(values, Field.REPLICA_NAME),
+        mode=Mode(mode_value) if mode_value in Mode.__members__.values() else Mode.VIDEO,
+        train_video_url=_text(values, Field.TRAIN_VIDEO_URL),
+        consent_video_url=_text(values, Field.CONSENT_VIDEO_URL),
+        train_image_url=_text(values, Field.TRAIN_IMAGE_URL),
+        voice_name=_selected(values, Field.VOICE_NAME),
+        auto_fix_training_image=_checked(values, Field.AUTO_FIX_TRAINING_IMAGE),
+        model_name=_selected(values, Field.MODEL_NAME) or FormDraft.model_name,
+        consent=_checked(values, Field.CONSENT),
+    )
+
+
+def switch_mode(
+    values: dict[str, Any], context: ModalContext, mode: Mode
+) -> tuple[FormDraft, ModalContext]:
+    """The draft and context to re-render with after the mode radio changed to `mode`.
+
+    Fields of the mode being left go into the stash; fields of the new mode come back out.
+    """
+    draft = replace(read_form(values), mode=mode)
+    stash = dict(context.stash)
+    restored: dict[str, Any] = {}
+    for other_mode, mode_fields in MODE_FIELDS.items():
+        for name in mode_fields:
+            current = getattr(draft, name)
+            if other_mode is mode:
+                if not current and name in stash:
+                    saved = stash.pop(name)
+                    restored[name] = saved == CHECKED if isinstance(current, bool) else saved
+            elif current:
+                stash[name] = CHECKED if current is True else str(current)
+    return replace(draft, **restored), replace(context, stash=stash)

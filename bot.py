@@ -1,0 +1,52 @@
+"""replica-bot entry point: `python bot.py`. Reads .env and the environment, then serves."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import sys
+
+from aiohttp import web
+from dotenv import load_dotenv
+
+from app_factory import create_app
+from settings import SettingsError, load_settings
+from storage.database import open_database
+
+logger = logging.getLogger("replica-bot")
+
+
+def main() -> int:
+    load_dotenv(override=False)  # the real environment wins over .env
+    try:
+        settings = load_settings(os.environ)
+    except SettingsError as error:
+        for problem in error.problems:
+            print(f"replica-bot: {problem}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level_number,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        # Apply migrations now, so a bad DATABASE_PATH is one clear line, not a traceback.
+        open_database(settings.database_path).close()
+    except (OSError, sqlite3.Error) as error:
+        print(
+            f"replica-bot: cannot open DATABASE_PATH {str(settings.database_path)!r}: {error}",
+            file=sys.stderr,
+        )
+        return 2
+    logger.info("Starting with %r", settings)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=lambda line: logger.info("%s", line.strip()),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""`POST /tavus/callback/{token}`: Tavus reports a training result.
+
+Tavus does not sign callbacks, so the unguessable token in the URL is the only proof of
+origin, and the body's replica_id must match the one stored for that token.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from replicas.workflow import CallbackVerdict, ReplicaWorkflow
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+HTTP_STATUS = {
+    CallbackVerdict.APPLIED: 200,
+    CallbackVerdict.DUPLICATE: 200,
+    CallbackVerdict.IN_PROGRESS: 200,
+    CallbackVerdict.DEFERRED: 202,
+    CallbackVerdict.UNKNOWN_TOKEN: 404,
+    CallbackVerdict.MALFORMED: 400,
+    CallbackVerdict.REPLICA_MISMATCH: 409,
+}
+
+
+def register(web_app: web.Application, workflow: ReplicaWorkflow) -> None:
+    async def on_tavus_callback(request: web.Request) -> web.Response:
+        too_large = web.json_response({"error": "body over 64 KiB"}, status=413)
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            return too_large
+        body = await request.content.read(MAX_BODY_BYTES + 1)
+        if len(body) > MAX_BODY_BYTES:
+            return too_large
+        verdict = await workflow.handle_callback(request.match_info["token"], body)
+        if verdict is CallbackVerdict.UNKNOWN_TOKEN:
+            logger.warning("Tavus callback with an unknown token from %s", request.remote)
+        return web.json_response({"result": verdict.value}, status=HTTP_STATUS[verdict])
+
+    web_app.router.add_post("/tavus/callback/{token}", on_tavus_callback)

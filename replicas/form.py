@@ -1,0 +1,124 @@
+"""The replica form: its fields, prefilling from `/replica <text>`, and validation.
+
+Field names double as the modal's block_ids and action_ids (a public contract), so a
+validation error keyed by field shows under the right input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from replicas.request import (
+    DEFAULT_MODEL,
+    MAX_NAME_LENGTH,
+    MODELS,
+    Mode,
+    ReplicaRequest,
+    is_http_url,
+    mode_for_url,
+)
+
+
+class Field(StrEnum):
+    REPLICA_NAME = "replica_name"
+    MODE = "mode"
+    TRAIN_VIDEO_URL = "train_video_url"
+    CONSENT_VIDEO_URL = "consent_video_url"
+    TRAIN_IMAGE_URL = "train_image_url"
+    VOICE_NAME = "voice_name"
+    AUTO_FIX_TRAINING_IMAGE = "auto_fix_training_image"
+    MODEL_NAME = "model_name"
+    CONSENT = "consent"
+
+
+@dataclass(frozen=True)
+class FormDraft:
+    """What the form holds, typed in or prefilled; nothing checked yet."""
+
+    replica_name: str = ""
+    mode: Mode = Mode.VIDEO
+    train_video_url: str = ""
+    consent_video_url: str = ""
+    train_image_url: str = ""
+    voice_name: str = ""
+    auto_fix_training_image: bool = False
+    model_name: str = DEFAULT_MODEL
+    consent: bool = False
+
+
+def draft_from_command_text(text: str) -> FormDraft:
+    """Prefill from `/replica <text>`: links go to the media field their extension suggests
+    (and set the mode); everything else becomes the name."""
+    draft = FormDraft()
+    name_words: list[str] = []
+    for word in text.split():
+        link = word.strip("<>").split("|", 1)[0]  # Slack may wrap links as <url|label>
+        if is_http_url(link):
+            if mode_for_url(link) is Mode.IMAGE:
+                draft = replace(draft, mode=Mode.IMAGE, train_image_url=link)
+            else:
+                draft = replace(draft, mode=Mode.VIDEO, train_video_url=link)
+        else:
+            name_words.append(word)
+    return replace(draft, replica_name=" ".join(name_words)[:MAX_NAME_LENGTH])
+
+
+def validate(draft: FormDraft, known_voices: Collection[str]) -> ReplicaRequest | dict[str, str]:
+    """A ReplicaRequest, or error messages keyed by the field (block_id) they belong under."""
+    errors: dict[str, str] = {}
+    name = draft.replica_name.strip()
+    if not name:
+        errors[Field.REPLICA_NAME] = "Give the replica a name."
+    elif len(name) > MAX_NAME_LENGTH:
+        errors[Field.REPLICA_NAME] = (
+            f"Keep the name to {MAX_NAME_LENGTH} characters (this one has {len(name)})."
+        )
+
+    def url_field(field: Field, value: str, *, required: bool, what: str) -> str | None:
+        value = value.strip()
+        if not value:
+            if required:
+                errors[field] = f"Paste a link to the {what}."
+            return None
+        if not is_http_url(value):
+            errors[field] = "Use a full http:// or https:// link, e.g. https://example.com/clip.mp4"
+            return None
+        return value
+
+    voice = draft.voice_name.strip().lower() or None
+    if draft.mode is Mode.VIDEO:
+        video = url_field(
+            Field.TRAIN_VIDEO_URL, draft.train_video_url, required=True, what="training video"
+        )
+        consent_video = url_field(
+            Field.CONSENT_VIDEO_URL, draft.consent_video_url, required=False, what="consent video"
+        )
+        image = None
+    else:
+        image = url_field(Field.TRAIN_IMAGE_URL, draft.train_image_url, required=True, what="photo")
+        video = consent_video = None
+        if voice is None:
+            errors[Field.VOICE_NAME] = "A replica trained from a photo needs a voice."
+
+    if voice is not None and voice not in known_voices:
+        errors[Field.VOICE_NAME] = f"Tavus has no voice called “{voice}”. Pick one from the list."
+    if draft.model_name not in MODELS:
+        errors[Field.MODEL_NAME] = f"Choose one of: {', '.join(MODELS)}."
+    if not draft.consent:
+        errors[Field.CONSENT] = (
+            "Confirm consent: Tavus only trains replicas of people who agreed to it."
+        )
+    if errors:
+        return errors
+    return ReplicaRequest(
+        replica_name=name,
+        mode=draft.mode,
+        model_name=draft.model_name,
+        train_video_url=video,
+        consent_video_url=consent_video,
+        train_image_url=image,
+        voice_name=voice,
+        auto_fix_training_image=draft.mode is Mode.IMAGE and draft.auto_fix_training_image,
+    )

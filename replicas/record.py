@@ -1,0 +1,34 @@
+"""A replica request as the bot tracks it, from submission to result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from replicas.request import ReplicaRequest, SlackOrigin, State
+
+
+@dataclass(frozen=True)
+class ReplicaRecord:
+    id: int
+    state: State
+    request: ReplicaRequest
+    origin: SlackOrigin
+    created_at: str
+    replica_id: str | None = None
+    tavus_status: str | None = None
+    error_message: str | None = None
+    # Where the root status message was posted (the channel, or the requester's DM).
+    message_channel_id: str | None = None
+    message_ts: str | None = None
+    finished_at: str | None = None
+
+    @property
+    def reply_thread_ts(self) -> str | None:
+        """The thread that holds this request's conversation.
+
+        It is the origin's thread (e.g. an upload's) when the root message went there, else the
+        root message's own thread (also when the root had to move to the requester's DM).
+        """
+        if self.origin.thread_ts and self.message_channel_id in (None, self.origin.channel_id):
+            return self.origin.thread_ts
+        return self.message_ts

@@ -1,0 +1,93 @@
+"""What a replica request is: the validated form input and where in Slack it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+MAX_NAME_LENGTH = 100
+MODELS = ("phoenix-4", "phoenix-3")
+DEFAULT_MODEL = "phoenix-4"
+VIDEO_EXTENSIONS = (".mp4", ".webm", ".mov", ".m4v")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+
+
+class Mode(StrEnum):
+    VIDEO = "video"
+    IMAGE = "image"
+
+
+class State(StrEnum):
+    """Where a request is in its life. Finished states never change again."""
+
+    SUBMITTING = "submitting"  # recorded; POST /v2/replicas sent or about to be
+    TRAINING = "training"  # Tavus accepted it and is training
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # Tavus reported a training error
+    NOT_CREATED = "not_created"  # Tavus refused it, or it never reached Tavus
+    UNCERTAIN = "uncertain"  # the create may or may not have taken effect
+
+    @property
+    def is_open(self) -> bool:
+        """True while a training result may still arrive."""
+        return self in (State.SUBMITTING, State.TRAINING, State.UNCERTAIN)
+
+
+@dataclass(frozen=True)
+class SlackOrigin:
+    """Who asked, and where the conversation about the replica belongs."""
+
+    requester_id: str
+    channel_id: str
+    team_id: str | None = None
+    thread_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class ReplicaRequest:
+    """A validated request: exactly the fields of its mode are set."""
+
+    replica_name: str
+    mode: Mode
+    model_name: str = DEFAULT_MODEL
+    train_video_url: str | None = None
+    consent_video_url: str | None = None
+    train_image_url: str | None = None
+    voice_name: str | None = None
+    auto_fix_training_image: bool = False
+
+    def tavus_body(self, callback_url: str | None) -> dict[str, Any]:
+        """The POST /v2/replicas body: only the fields that apply to this mode."""
+        body: dict[str, Any] = {"replica_name": self.replica_name, "model_name": self.model_name}
+        if self.mode is Mode.VIDEO:
+            body["train_video_url"] = self.train_video_url
+            if self.consent_video_url:
+                body["consent_video_url"] = self.consent_video_url
+            if self.voice_name:
+                body["voice_name"] = self.voice_name
+        else:
+            body["train_image_url"] = self.train_image_url
+            body["voice_name"] = self.voice_name
+            body["auto_fix_training_image"] = self.auto_fix_training_image
+        if callback_url:
+            body["callback_url"] = callback_url
+        return body
+
+    @property
+    def media_url(self) -> str:
+        url = self.train_video_url if self.mode is Mode.VIDEO else self.train_image_url
+        return url or ""
+
+
+def is_http_url(value: str) -> bool:
+    """An absolute http(s) URL with a host."""
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in value
+
+
+def mode_for_url(url: str) -> Mode:
+    """Guess the training mode from a link's file extension; unknown extensions mean video."""
+    path = urlsplit(url).path.lower()
+    return Mode.IMAGE if path.endswith(IMAGE_EXTENSIONS) else Mode.VIDEO

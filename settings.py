@@ -1,0 +1,118 @@
+"""The bot's configuration: one typed object, built once from the environment."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from replicas.request import is_http_url
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_TAVUS_API_URL = "https://tavusapi.com"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(Exception):
+    """Raised with every configuration problem found, one readable line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str
+    slack_signing_secret: str
+    tavus_api_key: str
+    public_url: str | None = None
+    host: str = "0.0.0.0"
+    port: int = 3000
+    database_path: Path = Path("replica-bot.db")
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    tavus_api_url: str = DEFAULT_TAVUS_API_URL
+    log_level: str = "INFO"
+
+    def __repr__(self) -> str:
+        # Never let a token or key reach a log line through repr().
+        return (
+            f"Settings(public_url={self.public_url!r}, host={self.host!r}, port={self.port}, "
+            f"database_path={str(self.database_path)!r}, slack_api_url={self.slack_api_url!r}, "
+            f"tavus_api_url={self.tavus_api_url!r}, log_level={self.log_level!r})"
+        )
+
+    @property
+    def log_level_number(self) -> int:
+        return logging.getLevelNamesMapping()[self.log_level]
+
+    def callback_url(self, token: str) -> str | None:
+        """Where Tavus should report a training result, or None without a public URL."""
+        if self.public_url is None:
+            return None
+        return f"{self.public_url}/tavus/callback/{token}"
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Build Settings from environment variables, or raise SettingsError listing every problem."""
+    problems: list[str] = []
+
+    def value(name: str) -> str:
+        return environ.get(name, "").strip()
+
+    def required(name: str, hint: str) -> str:
+        found = value(name)
+        if not found:
+            problems.append(f"{name} is not set: {hint}")
+        return found
+
+    bot_token = required("SLACK_BOT_TOKEN", "the bot token (xoxb-...) from OAuth & Permissions")
+    if bot_token and not bot_token.startswith("xoxb-"):
+        problems.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+    signing_secret = required(
+        "SLACK_SIGNING_SECRET", "the Signing Secret from the Slack app's Basic Information page"
+    )
+    tavus_key = required("TAVUS_API_KEY", "an API key from the Tavus Developer Portal")
+
+    public_url: str | None = value("PUBLIC_URL").rstrip("/") or None
+    if public_url is not None and not is_http_url(public_url):
+        problems.append(f"PUBLIC_URL must be an absolute http(s) URL, got {public_url!r}")
+
+    port = 3000
+    if value("PORT"):
+        try:
+            port = int(value("PORT"))
+        except ValueError:
+            port = -1
+        if not 0 <= port <= 65535:
+            problems.append(f"PORT must be a whole number from 0 to 65535, got {value('PORT')!r}")
+
+    slack_api_url = value("SLACK_API_URL") or DEFAULT_SLACK_API_URL
+    if not is_http_url(slack_api_url):
+        problems.append(f"SLACK_API_URL must be an absolute http(s) URL, got {slack_api_url!r}")
+    # slack_sdk joins method names with urljoin, which drops the last segment without a slash.
+    slack_api_url = slack_api_url.rstrip("/") + "/"
+
+    tavus_api_url = (value("TAVUS_API_URL") or DEFAULT_TAVUS_API_URL).rstrip("/")
+    if not is_http_url(tavus_api_url):
+        problems.append(f"TAVUS_API_URL must be an absolute http(s) URL, got {tavus_api_url!r}")
+
+    log_level = (value("LOG_LEVEL") or "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+
+    if problems:
+        raise SettingsError(problems)
+    return Settings(
+        slack_bot_token=bot_token,
+        slack_signing_secret=signing_secret,
+        tavus_api_key=tavus_key,
+        public_url=public_url,
+        host=value("HOST") or "0.0.0.0",
+        port=port,
+        database_path=Path(value("DATABASE_PATH") or "replica-bot.db"),
+        slack_api_url=slack_api_url,
+        tavus_api_url=tavus_api_url,
+        log_level=log_level,
+    )

@@ -1,0 +1,1 @@
+"""SQLite state: the connection owner, the schema migrations and the replica records."""

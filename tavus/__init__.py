@@ -1,0 +1,1 @@
+"""Tavus REST API: the client, its typed errors and the training-error hints."""

@@ -1,0 +1,300 @@
+"""End-to-end harness: the real bot on 127.0.0.1 next to fake Slack and fake Tavus servers.
+
+Requests into the bot are signed like Slack's; everything the bot sends out is real HTTP to
+the fakes. Nothing of the bot's own is mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import httpx
+import pytest
+from aiohttp import web
+from slack_sdk.signature import SignatureVerifier
+
+from app_factory import SERVICES, Services, create_app
+from settings import Settings
+from tests.fakes.fake_slack import BOT_TOKEN, FakeSlack
+from tests.fakes.fake_tavus import API_KEY, FakeTavus
+
+SIGNING_SECRET = "test-signing-secret"
+PUBLIC_URL = "https://replica-bot.example.test"
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """Poll until check() returns something truthy (background work happens after the ack)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.01)
+
+
+def signed_headers(body: str, content_type: str, *, timestamp: int | None = None) -> dict[str, str]:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=ts, body=body)
+    return {
+        "content-type": content_type,
+        "x-slack-request-timestamp": ts,
+        "x-slack-signature": signature,
+    }
+
+
+def state_values(view: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+    """The `state.values` Slack would send for `view` with `inputs` (block_id -> value) typed in.
+
+    Text and URL inputs take a str; radio buttons and selects an option value; checkboxes a bool.
+    """
+    values: dict[str, Any] = {}
+    for block in view["blocks"]:
+        if block["type"] != "input":
+            continue
+        element = block["element"]
+        block_id, action_id, kind = block["block_id"], element["action_id"], element["type"]
+        value = inputs.get(block_id)
+        state: dict[str, Any] = {"type": kind}
+        if kind in ("plain_text_input", "url_text_input"):
+            state["value"] = value
+        elif kind in ("radio_buttons", "static_select", "external_select"):
+            state["selected_option"] = (
+                None if value is None else {"value": value, "text": {"type": "plain_text", "text": value}}
+            )
+        elif kind == "checkboxes":
+            options = element["options"]
+            state["selected_options"] = options if value else []
+        values[block_id] = {action_id: state}
+    return values
+
+
+@dataclass
+class Bot:
+    """The running bot and the fakes around it, with helpers that speak Slack's wire format."""
+
+    settings: Settings
+    slack: FakeSlack
+    tavus: FakeTavus
+    http: httpx.AsyncClient
+    runner: web.AppRunner | None = None
+    url: str = ""
+    responses: list[httpx.Response] = field(default_factory=list)
+
+    async def start(self) -> None:
+        self.runner = web.AppRunner(create_app(self.settings))
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    @property
+    def services(self) -> Services:
+        assert self.runner is not None
+        return self.runner.app[SERVICES]
+
+    async def settle(self) -> None:
+        """Wait for the work the bot does after answering (posting, calling Tavus)."""
+        await self.services.workflow.idle()
+
+    # -- Slack into the bot --------------------------------------------------------------------
+
+    async def slack_request(
+        self, body: str, content_type: str, *, timestamp: int | None = None, signed: bool = True
+    ) -> httpx.Response:
+        headers = signed_headers(body, content_type, timestamp=timestamp)
+        if not signed:
+            headers["x-slack-signature"] = "v0=" + "0" * 64
+        return await self.http.post(f"{self.url}/slack/events", content=body, headers=headers)
+
+    async def command(
+        self, text: str = "", *, user: str = "U1", channel: str = "C1", **overrides: str
+    ) -> httpx.Response:
+        form = {
+            "token": "deprecated",
+            "team_id": "T1",
+            "team_domain": "acme",
+            "channel_id": channel,
+            "channel_name": "general",
+            "user_id": user,
+            "user_name": "jane",
+            "command": "/replica",
+            "text": text,
+            "api_app_id": "A1",
+            "is_enterprise_install": "false",
+            "response_url": f"{self.slack.url}/respond/1",
+            "trigger_id": "1337.42.abcd",
+            **overrides,
+        }
+        return await self.slack_request(urlencode(form), "application/x-www-form-urlencoded")
+
+    async def interaction(self, payload: dict[str, Any]) -> httpx.Response:
+        body = "payload=" + quote(json.dumps(payload))
+        return await self.slack_request(body, "application/x-www-form-urlencoded")
+
+    async def open_form(self, text: str = "", **kwargs: str) -> tuple[str, dict[str, Any]]:
+        response = await self.command(text, **kwargs)
+        assert response.status_code == 200, response.text
+        await eventually(lambda: self.slack.views)
+        await self.settle_views()
+        return self.slack.latest_view()
+
+    async def settle_views(self) -> None:
+        """Wait until the name lookup after views.open has landed (or been skipped)."""
+        await eventually(lambda: self.slack.calls_to("users.info"))
+        await asyncio.sleep(0.05)
+
+    def view_payload(self, view_id: str, view: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": view_id,
+            "type": "modal",
+            "callback_id": view["callback_id"],
+            "hash": view["hash"],
+            "private_metadata": view.get("private_metadata", ""),
+            "root_view_id": view_id,
+            "previous_view_id": None,
+            "app_installed_team_id": "T1",
+            "blocks": view["blocks"],
+            "state": {"values": state_values(view, inputs)},
+        }
+
+    async def submit(
+        self, view_id: str, view: dict[str, Any], inputs: dict[str, Any], *, user: str = "U1"
+    ) -> httpx.Response:
+        return await self.interaction(
+            {
+                "type": "view_submission",
+                "team": {"id": "T1", "domain": "acme"},
+                "user": {"id": user, "team_id": "T1"},
+                "api_app_id": "A1",
+                "trigger_id": "1337.43.efgh",
+                "is_enterprise_install": False,
+                "view": self.view_payload(view_id, view, inputs),
+                "response_urls": [],
+            }
+        )
+
+    async def choose_mode(
+        self, view_id: str, view: dict[str, Any], mode: str, inputs: dict[str, Any]
+    ) -> httpx.Response:
+        return await self.interaction(
+            {
+                "type": "block_actions",
+                "team": {"id": "T1", "domain": "acme"},
+                "user": {"id": "U1", "team_id": "T1"},
+                "api_app_id": "A1",
+                "trigger_id": "1337.44.ijkl",
+                "container": {"type": "view", "view_id": view_id},
+                "view": self.view_payload(view_id, view, {**inputs, "mode": mode}),
+                "actions": [
+                    {
+                        "type": "radio_buttons",
+                        "action_id": "mode",
+                        "block_id": "mode",
+                        "selected_option": {"value": mode, "text": {"type": "plain_text", "text": mode}},
+                        "action_ts": "1700000000.1",
+                    }
+                ],
+            }
+        )
+
+    async def voice_search(self, view_id: str, view: dict[str, Any], query: str) -> httpx.Response:
+        return await self.interaction(
+            {
+                "type": "block_suggestion",
+                "user": {"id": "U1", "team_id": "T1"},
+                "team": {"id": "T1", "domain": "acme"},
+                "api_app_id": "A1",
+                "action_id": "voice_name",
+                "block_id": "voice_name",
+                "value": query,
+                "container": {"type": "view", "view_id": view_id},
+                "view": self.view_payload(view_id, view, {}),
+            }
+        )
+
+    # -- Tavus into the bot --------------------------------------------------------------------
+
+    def callback_token(self, create_index: int = -1) -> str:
+        """The secret token the bot put in the callback_url it sent to Tavus."""
+        callback_url = self.tavus.creates[create_index]["callback_url"]
+        assert callback_url.startswith(f"{PUBLIC_URL}/tavus/callback/")
+        return urlsplit(callback_url).path.rsplit("/", 1)[1]
+
+    async def tavus_callback(
+        self, token: str, body: Any, *, raw: bytes | None = None
+    ) -> httpx.Response:
+        content = raw if raw is not None else json.dumps(body).encode()
+        return await self.http.post(
+            f"{self.url}/tavus/callback/{token}",
+            content=content,
+            headers={"content-type": "application/json"},
+        )
+
+
+def make_settings(tmp_path: Path, slack_api_url: str, tavus_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "slack_bot_token": BOT_TOKEN,
+        "slack_signing_secret": SIGNING_SECRET,
+        "tavus_api_key": API_KEY,
+        "public_url": PUBLIC_URL,
+        "host": "127.0.0.1",
+        "port": 0,
+        "database_path": tmp_path / "replica-bot.db",
+        "slack_api_url": slack_api_url,
+        "tavus_api_url": tavus_url,
+        "log_level": "DEBUG",
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the developer's real Slack or Tavus credentials."""
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "TAVUS_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    slack = FakeSlack()
+    await slack.start()
+    slack.real_names["U1"] = "Jane Doe"
+    yield slack
+    await slack.stop()
+
+
+@pytest.fixture
+async def fake_tavus() -> AsyncIterator[FakeTavus]:
+    tavus = FakeTavus()
+    await tavus.start()
+    yield tavus
+    await tavus.stop()
+
+
+@pytest.fixture
+async def bot(tmp_path: Path, fake_slack: FakeSlack, fake_tavus: FakeTavus) -> AsyncIterator[Bot]:
+    settings = make_settings(tmp_path, f"{fake_slack.url}/api/", fake_tavus.url)
+    async with httpx.AsyncClient(timeout=10) as http:
+        running = Bot(settings=settings, slack=fake_slack, tavus=fake_tavus, http=http)
+        await running.start()
+        yield running
+        await running.stop()
