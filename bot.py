@@ -8,7 +8,7 @@ import sqlite3
 import sys
 
 from aiohttp import web
-from dotenv import load_dotenv
+from dotenv import find_dotenv, load_dotenv
 
 from app_factory import create_app
 from settings import SettingsError, load_settings
@@ -18,7 +18,8 @@ logger = logging.getLogger("replica-bot")
 
 
 def main() -> int:
-    load_dotenv(override=False)  # the real environment wins over .env
+    # .env from the working directory (or a parent); the real environment wins over it.
+    load_dotenv(find_dotenv(usecwd=True), override=False)
     try:
         settings = load_settings(os.environ)
     except SettingsError as error:

@@ -29,21 +29,22 @@ SIGNING_SECRET = "test-signing-secret"
 PUBLIC_URL = "https://replica-bot.example.test"
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
+async def eventually(check: Callable[[], Any], seconds: float = 5.0) -> Any:
     """Poll until check() returns something truthy (background work happens after the ack)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + seconds
     while True:
         result = check()
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            raise AssertionError(f"condition not met within {seconds} s")
         await asyncio.sleep(0.01)
 
 
 def signed_headers(body: str, content_type: str, *, timestamp: int | None = None) -> dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
     signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=ts, body=body)
+    assert signature is not None
     return {
         "content-type": content_type,
         "x-slack-request-timestamp": ts,
@@ -68,7 +69,9 @@ def state_values(view: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]
             state["value"] = value
         elif kind in ("radio_buttons", "static_select", "external_select"):
             state["selected_option"] = (
-                None if value is None else {"value": value, "text": {"type": "plain_text", "text": value}}
+                None
+                if value is None
+                else {"value": value, "text": {"type": "plain_text", "text": value}}
             )
         elif kind == "checkboxes":
             options = element["options"]
@@ -161,7 +164,9 @@ class Bot:
         await eventually(lambda: self.slack.calls_to("users.info"))
         await asyncio.sleep(0.05)
 
-    def view_payload(self, view_id: str, view: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+    def view_payload(
+        self, view_id: str, view: dict[str, Any], inputs: dict[str, Any]
+    ) -> dict[str, Any]:
         return {
             "id": view_id,
             "type": "modal",
@@ -208,7 +213,10 @@ class Bot:
                         "type": "radio_buttons",
                         "action_id": "mode",
                         "block_id": "mode",
-                        "selected_option": {"value": mode, "text": {"type": "plain_text", "text": mode}},
+                        "selected_option": {
+                            "value": mode,
+                            "text": {"type": "plain_text", "text": mode},
+                        },
                         "action_ts": "1700000000.1",
                     }
                 ],
@@ -234,7 +242,7 @@ class Bot:
 
     def callback_token(self, create_index: int = -1) -> str:
         """The secret token the bot put in the callback_url it sent to Tavus."""
-        callback_url = self.tavus.creates[create_index]["callback_url"]
+        callback_url = str(self.tavus.creates[create_index]["callback_url"])
         assert callback_url.startswith(f"{PUBLIC_URL}/tavus/callback/")
         return urlsplit(callback_url).path.rsplit("/", 1)[1]
 

@@ -8,7 +8,9 @@ from tests.conftest import Bot, eventually
 
 
 async def test_bad_signature_is_rejected(bot: Bot) -> None:
-    response = await bot.slack_request("command=%2Freplica", "application/x-www-form-urlencoded", signed=False)
+    response = await bot.slack_request(
+        "command=%2Freplica", "application/x-www-form-urlencoded", signed=False
+    )
     assert response.status_code == 401
     assert bot.slack.views == {}
 
@@ -21,7 +23,7 @@ async def test_stale_timestamp_is_rejected(bot: Bot) -> None:
 
 
 async def test_opens_the_form_then_fills_in_the_requesters_name(bot: Bot) -> None:
-    view_id, view = await bot.open_form()
+    _, view = await bot.open_form()
     opened = bot.slack.calls_to("views.open")[0].params
     assert opened["trigger_id"] == "1337.42.abcd"
     assert opened["view"]["callback_id"] == "replica_modal"

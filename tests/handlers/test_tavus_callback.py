@@ -1,0 +1,154 @@
+"""`POST /tavus/callback/{token}` end to end, including forged and malformed deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+
+from replicas.request import State
+from storage import replicas as store
+from tests.conftest import Bot, eventually
+from tests.handlers.test_replica_form import VIDEO
+
+
+async def submitted(bot: Bot) -> str:
+    """Submit a video request and return the callback token Tavus was given."""
+    view_id, view = await bot.open_form()
+    await bot.submit(view_id, view, VIDEO)
+    await bot.settle()
+    return bot.callback_token()
+
+
+async def test_ready_updates_the_root_and_replies_in_thread(bot: Bot) -> None:
+    token = await submitted(bot)
+    response = await bot.tavus_callback(token, {"replica_id": "r0001", "status": "ready"})
+    assert response.status_code == 200
+    # Durable before acknowledged: the result is committed when the 200 arrives.
+    record = await bot.services.storage.run(store.get_request, 1)
+    assert record.state is State.SUCCEEDED
+    await bot.settle()
+    root, reply = bot.slack.messages_in("C1")
+    assert root.blocks[0]["text"]["text"].startswith(":white_check_mark:")
+    assert reply.thread_ts == root.ts
+    assert reply.text.startswith("<@U1>") and "r0001" in reply.text
+
+
+async def test_completed_means_success_too(bot: Bot) -> None:
+    token = await submitted(bot)
+    await bot.tavus_callback(token, {"replica_id": "r0001", "status": "completed"})
+    await bot.settle()
+    assert (await bot.services.storage.run(store.get_request, 1)).state is State.SUCCEEDED
+
+
+async def test_error_includes_tavus_message_and_a_hint(bot: Bot) -> None:
+    token = await submitted(bot)
+    message = (
+        "Your consent phrase does not match our requirements. "
+        "Please follow our specified format closely"
+    )
+    response = await bot.tavus_callback(
+        token, {"replica_id": "r0001", "status": "error", "error_message": message}
+    )
+    assert response.status_code == 200
+    await bot.settle()
+    root, reply = bot.slack.messages_in("C1")
+    assert root.blocks[0]["text"]["text"].startswith(":x:")
+    assert message in reply.text
+    assert "consent sentence" in reply.text  # the how-to-fix hint
+    assert reply.text.startswith("<@U1>")
+
+
+async def test_duplicate_callback_changes_and_posts_nothing(bot: Bot) -> None:
+    token = await submitted(bot)
+    body = {"replica_id": "r0001", "status": "ready"}
+    first = await bot.tavus_callback(token, body)
+    await bot.settle()
+    second = await bot.tavus_callback(token, {"replica_id": "r0001", "status": "error"})
+    await bot.settle()
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert second.json()["result"] == "duplicate"
+    assert len(bot.slack.messages_in("C1")) == 2  # root + one reply
+    assert (await bot.services.storage.run(store.get_request, 1)).state is State.SUCCEEDED
+    audit = await bot.services.storage.run(store.callbacks_for, 1)
+    assert [row["outcome"] for row in audit] == ["applied", "duplicate"]
+    assert audit[0]["raw_body"] == '{"replica_id": "r0001", "status": "ready"}'
+
+
+async def test_in_progress_status_is_kept_without_announcing(bot: Bot) -> None:
+    token = await submitted(bot)
+    response = await bot.tavus_callback(token, {"replica_id": "r0001", "status": "training"})
+    assert response.status_code == 200
+    await bot.settle()
+    record = await bot.services.storage.run(store.get_request, 1)
+    assert record.state is State.TRAINING and record.tavus_status == "training"
+    assert len(bot.slack.messages_in("C1")) == 1
+
+
+async def test_unknown_token_is_404_and_posts_nothing(bot: Bot) -> None:
+    await submitted(bot)
+    response = await bot.tavus_callback("forged-token", {"replica_id": "r0001", "status": "ready"})
+    assert response.status_code == 404
+    await bot.settle()
+    assert len(bot.slack.messages_in("C1")) == 1
+    assert (await bot.services.storage.run(store.get_request, 1)).state is State.TRAINING
+
+
+async def test_replica_id_mismatch_is_refused(bot: Bot) -> None:
+    token = await submitted(bot)
+    response = await bot.tavus_callback(token, {"replica_id": "r9999", "status": "ready"})
+    assert response.status_code == 409
+    await bot.settle()
+    assert len(bot.slack.messages_in("C1")) == 1
+    assert (await bot.services.storage.run(store.get_request, 1)).state is State.TRAINING
+
+
+async def test_malformed_json_is_400(bot: Bot) -> None:
+    token = await submitted(bot)
+    for raw in (b'{"replica_id": "r0001", "status": "ready",}', b"[]", b'{"status": "ready"}'):
+        response = await bot.tavus_callback(token, None, raw=raw)
+        assert response.status_code == 400, raw
+    await bot.settle()
+    assert len(bot.slack.messages_in("C1")) == 1
+
+
+async def test_oversized_body_is_413(bot: Bot) -> None:
+    token = await submitted(bot)
+    raw = b'{"replica_id": "r0001", "status": "ready", "pad": "' + b"x" * 70_000 + b'"}'
+    response = await bot.tavus_callback(token, None, raw=raw)
+    assert response.status_code == 413
+    await bot.settle()
+    assert (await bot.services.storage.run(store.get_request, 1)).state is State.TRAINING
+
+
+async def test_callback_before_the_create_answer_is_applied_once_it_arrives(bot: Bot) -> None:
+    bot.tavus.answer_next_create(200, {"replica_id": "rfast", "status": "started"}, delay=0.5)
+    view_id, view = await bot.open_form()
+    await bot.submit(view_id, view, VIDEO)
+    await eventually(lambda: bot.tavus.creates)
+    token = bot.callback_token()
+    response = await bot.tavus_callback(
+        token,
+        {
+            "replica_id": "rfast",
+            "status": "error",
+            "error_message": "There was an issue downloading your video file",
+        },
+    )
+    assert response.status_code == 202
+    await bot.settle()
+    await asyncio.sleep(0)
+    await bot.settle()
+    record = await bot.services.storage.run(store.get_request, 1)
+    assert record.state is State.FAILED and record.replica_id == "rfast"
+    _, reply = bot.slack.messages_in("C1")
+    assert "downloading" in reply.text
+
+
+async def test_callbacks_after_a_restart_are_handled(bot: Bot) -> None:
+    token = await submitted(bot)
+    await bot.restart()  # same DATABASE_PATH, new process state
+    response = await bot.tavus_callback(token, {"replica_id": "r0001", "status": "ready"})
+    assert response.status_code == 200
+    await bot.settle()
+    root, reply = bot.slack.messages_in("C1")
+    assert root.blocks[0]["text"]["text"].startswith(":white_check_mark:")
+    assert "is ready" in reply.text

@@ -1,0 +1,101 @@
+"""`python bot.py` as an operator runs it: configuration errors, start-up, health, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import SIGNING_SECRET
+from tests.fakes.fake_slack import BOT_TOKEN, FakeSlack
+from tests.fakes.fake_tavus import API_KEY, FakeTavus
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bot_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT")}
+    return {**keep, "PYTHONUNBUFFERED": "1", **extra}
+
+
+async def run_bot(tmp_path: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "bot.py"),
+        cwd=tmp_path,  # no .env there: only the environment given here counts
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def test_missing_configuration_is_one_line_per_problem(tmp_path: Path) -> None:
+    process = await run_bot(tmp_path, bot_environment(tmp_path, PORT="eighty"))
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 4
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "TAVUS_API_KEY", "PORT"):
+        assert sum(name in line for line in lines) == 1, name
+    assert "Traceback" not in stderr.decode()
+
+
+async def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        f"SLACK_BOT_TOKEN={BOT_TOKEN}\nSLACK_SIGNING_SECRET=s\nTAVUS_API_KEY=k\nPORT=99999\n"
+    )
+    process = await run_bot(tmp_path, bot_environment(tmp_path, PORT="not-a-port"))
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    assert stderr.decode().strip().splitlines() == [
+        "replica-bot: PORT must be a whole number from 0 to 65535, got 'not-a-port'"
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_serves_health_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, fake_slack: FakeSlack, fake_tavus: FakeTavus
+) -> None:
+    port = free_port()
+    env = bot_environment(
+        tmp_path,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        TAVUS_API_KEY=API_KEY,
+        HOST="127.0.0.1",
+        PORT=str(port),
+        DATABASE_PATH=str(tmp_path / "data" / "bot.db"),
+        SLACK_API_URL=f"{fake_slack.url}/api",  # no trailing slash: the bot adds it
+        TAVUS_API_URL=fake_tavus.url,
+    )
+    process = await run_bot(tmp_path, env)
+    try:
+        async with httpx.AsyncClient() as http:
+            for _ in range(200):
+                try:
+                    response = await http.get(f"http://127.0.0.1:{port}/healthz")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("bot did not start")
+        assert response.json() == {"status": "ok", "database": "ok"}
+        assert (tmp_path / "data" / "bot.db").exists()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 15)
+        assert process.returncode == 0, stderr.decode()
+        assert API_KEY not in stderr.decode() and BOT_TOKEN not in stderr.decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

@@ -1,0 +1,53 @@
+"""manifest.yml stays true to the code: what the app registers is what Slack is told, and back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from app_factory import SLACK_EVENTS_PATH
+from handlers.commands import COMMAND
+
+MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yml"
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(MANIFEST.read_text())
+    return data
+
+
+def test_the_command_points_at_the_events_path(manifest: dict[str, Any]) -> None:
+    [command] = manifest["features"]["slash_commands"]
+    assert command["command"] == COMMAND
+    assert command["url"].endswith(SLACK_EVENTS_PATH)
+    assert len(command["description"]) > 0 and len(command["command"]) <= 32
+
+
+def test_interactivity_and_options_load_urls(manifest: dict[str, Any]) -> None:
+    interactivity = manifest["settings"]["interactivity"]
+    assert interactivity["is_enabled"] is True
+    assert interactivity["request_url"].endswith(SLACK_EVENTS_PATH)
+    assert interactivity["message_menu_options_url"].endswith(SLACK_EVENTS_PATH)
+
+
+def test_only_the_scopes_the_features_need(manifest: dict[str, Any]) -> None:
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
+        "commands",
+        "chat:write",
+        "channels:join",
+        "users:read",
+    }
+
+
+def test_no_event_is_subscribed_without_a_listener(manifest: dict[str, Any]) -> None:
+    # Unhandled events get 404 from Bolt and are retried by Slack.
+    assert "event_subscriptions" not in manifest["settings"]
+
+
+def test_limits(manifest: dict[str, Any]) -> None:
+    info = manifest["display_information"]
+    assert 1 <= len(info["name"]) <= 35 and len(info["description"]) <= 140
