@@ -67,6 +67,7 @@ def create_app(
 
     async def stop(_: web.Application) -> None:
         await workflow.close()
+        await voices.close()
         await tavus.aclose()
         await storage.close()
 

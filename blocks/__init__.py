@@ -8,6 +8,11 @@ from typing import Any
 from slack_sdk.models.blocks import Block
 
 
+def escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 @dataclass(frozen=True)
 class Message:
     """A Slack message: `text` is the notification and accessibility fallback for `blocks`."""

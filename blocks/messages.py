@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
 
-from blocks import Message
+from blocks import Message, escape
 from replicas.record import ReplicaRecord
 from replicas.request import Mode, State
 from tavus.training_errors import hint_for
@@ -18,11 +18,6 @@ STATUS = {
     State.UNCERTAIN: (":warning:", "Unknown whether training started"),
 }
 MODE_NAMES = {Mode.VIDEO: "from a video", Mode.IMAGE: "from a photo"}
-
-
-def escape(text: str) -> str:
-    """Escape the three characters Slack's mrkdwn treats as control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def status_message(record: ReplicaRecord) -> Message:
@@ -46,7 +41,7 @@ def status_message(record: ReplicaRecord) -> Message:
         blocks.append(
             ContextBlock(elements=[MarkdownTextObject(text=escape(record.error_message))])
         )
-    return Message(text=f"Replica {request.replica_name}: {label}", blocks=blocks)
+    return Message(text=f"Replica {name}: {label}", blocks=blocks)
 
 
 def outcome_reply(record: ReplicaRecord) -> Message:

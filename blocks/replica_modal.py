@@ -24,6 +24,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from blocks import escape
 from replicas.consent import consent_sentence
 from replicas.form import Field, FormDraft
 from replicas.request import MAX_NAME_LENGTH, MODELS, Mode
@@ -157,7 +158,7 @@ def build_replica_modal(draft: FormDraft, context: ModalContext) -> View:
                     MarkdownTextObject(
                         text="*No consent video?* The training video must open with this "
                         "sentence, spoken by the person on camera:\n>"
-                        + consent_sentence(context.requester_name)
+                        + escape(consent_sentence(context.requester_name))
                     )
                 ]
             ),

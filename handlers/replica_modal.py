@@ -50,9 +50,12 @@ def register(app: AsyncApp, workflow: ReplicaWorkflow, voices: VoiceCatalog) -> 
     @app.options(Field.VOICE_NAME.value)
     async def on_voice_search(ack: AsyncAck, body: dict[str, Any]) -> None:
         try:
-            matches = await voices.search(str(body.get("value") or ""))
-        except TavusError:
-            logger.exception("Could not load Tavus voices for the voice picker")
+            # Shielded: a slow first fetch keeps filling the cache after we answer.
+            matches = await asyncio.wait_for(
+                asyncio.shield(voices.search(str(body.get("value") or ""))), VOICE_CHECK_SECONDS
+            )
+        except (TavusError, TimeoutError):
+            logger.warning("Could not load Tavus voices for the voice picker", exc_info=True)
             matches = []
         await ack(options=[voice_option(v.name).to_dict() for v in matches[:MAX_OPTIONS]])
 

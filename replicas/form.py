@@ -6,6 +6,7 @@ validation error keyed by field shows under the right input.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -19,6 +20,9 @@ from replicas.request import (
     is_http_url,
     mode_for_url,
 )
+
+# Slack may send a link as <url> or <url|label>; the label may contain spaces.
+SLACK_LINK = re.compile(r"<(https?://[^\s|>]+)(?:\|[^>]*)?>")
 
 
 class Field(StrEnum):
@@ -53,8 +57,8 @@ def draft_from_command_text(text: str) -> FormDraft:
     (and set the mode); everything else becomes the name."""
     draft = FormDraft()
     name_words: list[str] = []
-    for word in text.split():
-        link = word.strip("<>").split("|", 1)[0]  # Slack may wrap links as <url|label>
+    for word in SLACK_LINK.sub(r"\1", text).split():
+        link = word.strip("<>")
         if is_http_url(link):
             if mode_for_url(link) is Mode.IMAGE:
                 draft = replace(draft, mode=Mode.IMAGE, train_image_url=link)

@@ -83,8 +83,12 @@ class ReplicaRequest:
 
 def is_http_url(value: str) -> bool:
     """An absolute http(s) URL with a host."""
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in value
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:  # e.g. "http://[oops": an unclosed IPv6 bracket
+        return False
+    return parts.scheme in ("http", "https") and bool(host) and " " not in value
 
 
 def mode_for_url(url: str) -> Mode:

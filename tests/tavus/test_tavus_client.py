@@ -1,0 +1,504 @@
+"""tavus.client.TavusClient over httpx.MockTransport, and tavus.errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+
+import tavus.client as client_module
+from tavus.client import CreatedReplica, ReplicaState, TavusClient, Voice
+from tavus.errors import (
+    TavusAuthError,
+    TavusError,
+    TavusProtocolError,
+    TavusRejectedError,
+    TavusServerError,
+    TavusUnreachableError,
+    error_text,
+)
+
+BASE_URL = "https://tavus.test"
+API_KEY = "test-api-key"
+VIDEO_BODY = {
+    "replica_name": "Jane",
+    "model_name": "phoenix-4",
+    "train_video_url": "https://media.example/jane.mp4",
+    "callback_url": "https://bot.example/tavus/callback/tok",
+}
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class Recorder:
+    """A MockTransport whose answers are queued per test; every request is kept."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+        self.handler: Handler = lambda request: httpx.Response(500)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self.handler(request)
+
+    def answer(self, *responses: httpx.Response | Exception) -> None:
+        """Answer requests with these, in order; the last one repeats."""
+        queue = list(responses)
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            item = queue.pop(0) if len(queue) > 1 else queue[0]
+            if isinstance(item, Exception):
+                raise item
+            return item
+
+        self.handler = handler
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+async def tavus(recorder: Recorder) -> AsyncIterator[TavusClient]:
+    client = TavusClient(BASE_URL, API_KEY, transport=httpx.MockTransport(recorder))
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Retry back-off delays, recorded instead of waited for."""
+    delays: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        delays.append(seconds)
+
+    monkeypatch.setattr(client_module, "asyncio", SimpleNamespace(sleep=fake_sleep))
+    return delays
+
+
+def json_response(status: int, body: Any) -> httpx.Response:
+    return httpx.Response(status, json=body)
+
+
+# -- create_replica ----------------------------------------------------------------------------
+
+
+async def test_create_sends_exact_body_and_api_key(tavus: TavusClient, recorder: Recorder) -> None:
+    recorder.answer(json_response(200, {"replica_id": "r90bbd427f71", "status": "started"}))
+
+    created = await tavus.create_replica(VIDEO_BODY)
+
+    assert created == CreatedReplica(replica_id="r90bbd427f71", status="started")
+    [request] = recorder.requests
+    assert request.method == "POST"
+    assert str(request.url) == f"{BASE_URL}/v2/replicas"
+    assert request.headers["x-api-key"] == API_KEY
+    assert request.headers["content-type"] == "application/json"
+    assert json.loads(request.content) == VIDEO_BODY
+
+
+async def test_create_reads_face_id(tavus: TavusClient, recorder: Recorder) -> None:
+    recorder.answer(json_response(200, {"face_id": "f123", "status": "started"}))
+
+    assert await tavus.create_replica(VIDEO_BODY) == CreatedReplica("f123", "started")
+
+
+async def test_create_without_status_reads_as_started(
+    tavus: TavusClient, recorder: Recorder
+) -> None:
+    recorder.answer(json_response(200, {"replica_id": "r1"}))
+
+    assert (await tavus.create_replica(VIDEO_BODY)).status == "started"
+
+
+async def test_create_400_is_rejected_with_tavus_reason(
+    tavus: TavusClient, recorder: Recorder
+) -> None:
+    body = {"error": "Either train_video_url or train_image_url must be provided."}
+    recorder.answer(json_response(400, body))
+
+    with pytest.raises(TavusRejectedError) as caught:
+        await tavus.create_replica(VIDEO_BODY)
+
+    error = caught.value
+    assert type(error) is TavusRejectedError
+    assert error.status_code == 400
+    assert json.loads(error.body) == body
+    assert error.reason == "Either train_video_url or train_image_url must be provided."
+    assert error.may_have_taken_effect is False
+    assert len(recorder.requests) == 1
+
+
+async def test_create_401_is_auth_error_with_message_reason(
+    tavus: TavusClient, recorder: Recorder
+) -> None:
+    recorder.answer(json_response(401, {"message": "Invalid access token"}))
+
+    with pytest.raises(TavusAuthError) as caught:
+        await tavus.create_replica(VIDEO_BODY)
+
+    assert isinstance(caught.value, TavusRejectedError)
+    assert caught.value.status_code == 401
+    assert caught.value.reason == "Invalid access token"
+    assert caught.value.may_have_taken_effect is False
+
+
+async def test_create_500_may_have_taken_effect_and_is_not_retried(
+    tavus: TavusClient, recorder: Recorder, sleeps: list[float]
+) -> None:
+    recorder.answer(httpx.Response(500, text="upstream exploded"))
+
+    with pytest.raises(TavusServerError) as caught:
+        await tavus.create_replica(VIDEO_BODY)
+
+    assert caught.value.status_code == 500
+    assert caught.value.body == "upstream exploded"
+    assert caught.value.may_have_taken_effect is True
+    assert len(recorder.requests) == 1
+    assert sleeps == []
+
+
+@pytest.mark.parametrize("status", [429, 404])
+async def test_create_other_4xx_is_rejected_and_not_retried(
+    tavus: TavusClient, recorder: Recorder, sleeps: list[float], status: int
+) -> None:
+    recorder.answer(json_response(status, {"error": "slow down"}))
+
+    with pytest.raises(TavusRejectedError) as caught:
+        await tavus.create_replica(VIDEO_BODY)
+
+    assert caught.value.status_code == status
+    assert caught.value.reason == "slow down"
+    assert len(recorder.requests) == 1
+    assert sleeps == []
+
+
+async def test_create_connect_error_was_not_sent(
+    tavus: TavusClient, recorder: Recorder, sleeps: list[float]
+) -> None:
+    recorder.answer(httpx.ConnectError("connection refused"))
+
+    with pytest.raises(TavusUnreachableError) as caught:
+        await tavus.create_replica(VIDEO_BODY)
+
+    assert caught.value.request_sent is False
+    assert caught.value.may_have_taken_effect is False
+    assert caught.value.status_code is None
+    assert isinstance(caught.value.__cause__, httpx.ConnectError)
+    assert len(recorder.requests) == 1
+    assert sleeps == []
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.ReadTimeout("read timed out"), httpx.RemoteProtocolError("server hung up")],
+    ids=["read-timeout", "remote-protocol-error"],
+)
+async def test_create_lost_answer_may_have_taken_effect_and_is_not_retried(
+    tavus: TavusClient, recorder: Recorder, sleeps: list[float], failure: Exception
+) -> None:
+    recorder.answer(failure)
+
+    with pytest.raises(TavusUnreachableError) as caught:
+        await tavus.create_replica(VIDEO_BODY)
+
+    assert caught.value.request_sent is True
+    assert caught.value.may_have_taken_effect is True
+    assert len(recorder.requests) == 1
+    assert sleeps == []
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(200, text="<html>gateway</html>"),
+        httpx.Response(200, json=["not", "an", "object"]),
+        httpx.Response(200, json={"status": "started"}),  # no replica_id
+    ],
+    ids=["html", "json-list", "no-replica-id"],
+)
+async def test_create_unreadable_success_is_protocol_error(
+    tavus: TavusClient, recorder: Recorder, response: httpx.Response
+) -> None:
+    recorder.answer(response)
+
+    with pytest.raises(TavusProtocolError) as caught:
+        await tavus.create_replica(VIDEO_BODY)
+
+    assert caught.value.status_code == 200
+    assert caught.value.may_have_taken_effect is True
+    assert len(recorder.requests) == 1
+
+
+# -- get_replica -------------------------------------------------------------------------------
+
+
+async def test_get_replica(tavus: TavusClient, recorder: Recorder) -> None:
+    recorder.answer(
+        json_response(
+            200,
+            {
+                "replica_id": "r1",
+                "replica_name": "Jane",
+                "status": "error",
+                "training_progress": "40/100",
+                "error_message": "There was an issue downloading your video file",
+            },
+        )
+    )
+
+    state = await tavus.get_replica("r1")
+
+    assert state == ReplicaState(
+        replica_id="r1",
+        status="error",
+        error_message="There was an issue downloading your video file",
+        training_progress="40/100",
+    )
+    [request] = recorder.requests
+    assert request.method == "GET"
+    assert request.url.path == "/v2/replicas/r1"
+    assert request.headers["x-api-key"] == API_KEY
+
+
+async def test_get_replica_tolerates_sparse_and_renamed_fields(
+    tavus: TavusClient, recorder: Recorder
+) -> None:
+    recorder.answer(json_response(200, {"face_id": "f9", "status": "completed"}))
+
+    state = await tavus.get_replica("f9")
+
+    assert state == ReplicaState("f9", "completed", None, None)
+
+
+async def test_get_replica_falls_back_to_requested_id(
+    tavus: TavusClient, recorder: Recorder
+) -> None:
+    recorder.answer(json_response(200, {"training_progress": 100}))
+
+    state = await tavus.get_replica("r7")
+
+    assert (state.replica_id, state.status, state.training_progress) == ("r7", "", "100")
+
+
+@pytest.mark.parametrize(
+    "first_failure",
+    [
+        httpx.Response(500),
+        httpx.Response(503),
+        httpx.Response(429, json={"error": "rate limited"}),
+        httpx.ConnectError("refused"),
+        httpx.ReadTimeout("slow"),
+    ],
+    ids=["500", "503", "429", "connect-error", "read-timeout"],
+)
+async def test_reads_are_retried_then_succeed(
+    tavus: TavusClient,
+    recorder: Recorder,
+    sleeps: list[float],
+    first_failure: httpx.Response | Exception,
+) -> None:
+    recorder.answer(first_failure, json_response(200, {"replica_id": "r1", "status": "started"}))
+
+    state = await tavus.get_replica("r1")
+
+    assert state.status == "started"
+    assert len(recorder.requests) == 2
+    assert sleeps == [0.5]
+
+
+async def test_reads_give_up_after_the_retries(
+    tavus: TavusClient, recorder: Recorder, sleeps: list[float]
+) -> None:
+    recorder.answer(httpx.Response(502, text="bad gateway"))
+
+    with pytest.raises(TavusServerError) as caught:
+        await tavus.get_replica("r1")
+
+    assert caught.value.status_code == 502
+    assert len(recorder.requests) == 3
+    assert sleeps == [0.5, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("response", "error_type"),
+    [
+        (httpx.Response(400, json={"error": "Invalid replica_id"}), TavusRejectedError),
+        (httpx.Response(401, json={"message": "Invalid access token"}), TavusAuthError),
+        (httpx.Response(200, text="not json"), TavusProtocolError),
+    ],
+    ids=["400", "401", "non-json"],
+)
+async def test_reads_do_not_retry_permanent_errors(
+    tavus: TavusClient,
+    recorder: Recorder,
+    sleeps: list[float],
+    response: httpx.Response,
+    error_type: type[TavusError],
+) -> None:
+    recorder.answer(response)
+
+    with pytest.raises(error_type):
+        await tavus.get_replica("r1")
+
+    assert len(recorder.requests) == 1
+    assert sleeps == []
+
+
+# -- list_voices -------------------------------------------------------------------------------
+
+
+def voice_item(name: str, *tags: str) -> dict[str, Any]:
+    return {
+        "voice_name": name,
+        "replica_id": f"r-{name}",
+        "audio_url": None,
+        "tags": [{"tag_name": tag} for tag in tags],
+    }
+
+
+def voice_pages(items: list[dict[str, Any]], *, total: int | None) -> Handler:
+    """Serve `items` the way /v2/voices pages them (1-based pages of `limit`)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        limit = int(request.url.params["limit"])
+        page = int(request.url.params["page"])
+        chunk = items[(page - 1) * limit : page * limit]
+        body: dict[str, Any] = {"data": chunk, "page": page, "limit": limit}
+        if total is not None:
+            body["total_count"] = total
+        return json_response(200, body)
+
+    return handler
+
+
+def pages_requested(recorder: Recorder) -> list[tuple[str, str]]:
+    return [(r.url.params["limit"], r.url.params["page"]) for r in recorder.requests]
+
+
+async def test_list_voices_single_short_page(tavus: TavusClient, recorder: Recorder) -> None:
+    recorder.handler = voice_pages(
+        [voice_item("Anna", "Female", "Warm"), voice_item("james")], total=2
+    )
+
+    voices = await tavus.list_voices()
+
+    assert voices == [Voice("anna", ("Female", "Warm")), Voice("james", ())]
+    assert pages_requested(recorder) == [("100", "1")]
+    assert all(r.url.path == "/v2/voices" for r in recorder.requests)
+
+
+async def test_list_voices_pages_until_a_short_page(tavus: TavusClient, recorder: Recorder) -> None:
+    items = [voice_item(f"voice{i:03}") for i in range(230)]
+    recorder.handler = voice_pages(items, total=None)
+
+    voices = await tavus.list_voices()
+
+    assert [v.name for v in voices] == [f"voice{i:03}" for i in range(230)]
+    assert pages_requested(recorder) == [("100", "1"), ("100", "2"), ("100", "3")]
+
+
+async def test_list_voices_stops_at_total_count(tavus: TavusClient, recorder: Recorder) -> None:
+    items = [voice_item(f"voice{i:03}") for i in range(200)]
+    recorder.handler = voice_pages(items, total=200)
+
+    voices = await tavus.list_voices()
+
+    assert len(voices) == 200
+    assert pages_requested(recorder) == [("100", "1"), ("100", "2")]  # no empty third page
+
+
+async def test_list_voices_stops_on_empty_page(tavus: TavusClient, recorder: Recorder) -> None:
+    recorder.handler = voice_pages([], total=0)
+
+    assert await tavus.list_voices() == []
+    assert len(recorder.requests) == 1
+
+
+async def test_list_voices_parses_items_defensively(tavus: TavusClient, recorder: Recorder) -> None:
+    recorder.answer(
+        json_response(
+            200,
+            {
+                "data": [
+                    {"voice_id": "v1", "status": "ready"},  # third-party shape: no voice_name
+                    {"voice_name": "", "tags": []},
+                    {"voice_name": None},
+                    "not-a-dict",
+                    {"voice_name": "IVY", "tags": None},
+                    {
+                        "voice_name": "Liam",
+                        "tags": [{"tag_name": "Male"}, {"tag_name": ""}, "loose", {"x": 1}],
+                    },
+                ],
+                "total_count": 6,
+            },
+        )
+    )
+
+    assert await tavus.list_voices() == [Voice("ivy"), Voice("liam", ("Male",))]
+
+
+async def test_list_voices_without_data_array_is_protocol_error(
+    tavus: TavusClient, recorder: Recorder
+) -> None:
+    recorder.answer(json_response(200, {"voices": []}))
+
+    with pytest.raises(TavusProtocolError):
+        await tavus.list_voices()
+
+
+async def test_list_voices_retries_a_failed_page(
+    tavus: TavusClient, recorder: Recorder, sleeps: list[float]
+) -> None:
+    recorder.answer(httpx.Response(500), json_response(200, {"data": [voice_item("anna")]}))
+
+    assert await tavus.list_voices() == [Voice("anna")]
+    assert len(recorder.requests) == 2
+    assert sleeps == [0.5]
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('{"error": "Invalid replica_id"}', "Invalid replica_id"),
+        ('{"message": "Invalid access token"}', "Invalid access token"),
+        ('{"detail": "Not Found"}', "Not Found"),
+        ('{"error": "  padded  "}', "padded"),
+        ('{"error": "first", "message": "second"}', "first"),
+        ('{"error": "", "message": "fallback"}', "fallback"),
+        ('{"error": 42}', '{"error": 42}'),
+        ('{"other": "x"}', '{"other": "x"}'),
+        ('["a list"]', '["a list"]'),
+        ("plain text failure\n", "plain text failure"),
+        ("<html>502 Bad Gateway</html>", "<html>502 Bad Gateway</html>"),
+        ("", ""),
+    ],
+)
+def test_error_text(body: str, expected: str) -> None:
+    assert error_text(body) == expected
+
+
+def test_rejected_reason_falls_back_to_status_code() -> None:
+    assert TavusRejectedError("x", status_code=400, body="").reason == "HTTP 400"
+    assert TavusRejectedError("x", status_code=404, body="  ").reason == "HTTP 404"
+
+
+def test_error_hierarchy() -> None:
+    assert issubclass(TavusAuthError, TavusRejectedError)
+    for error_type in (
+        TavusRejectedError,
+        TavusServerError,
+        TavusUnreachableError,
+        TavusProtocolError,
+    ):
+        assert issubclass(error_type, TavusError)

@@ -1,0 +1,276 @@
+"""settings.load_settings: defaults, every validation rule, normalisation and secret hygiene."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from settings import (
+    DEFAULT_SLACK_API_URL,
+    DEFAULT_TAVUS_API_URL,
+    Settings,
+    SettingsError,
+    load_settings,
+)
+
+TOKEN = "xoxb-1234-secret-bot-token"
+SECRET = "s3cr3t-signing-secret"
+KEY = "tavus-key-0123456789"
+REQUIRED = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "TAVUS_API_KEY": KEY}
+
+
+def env(**overrides: str) -> dict[str, str]:
+    return {**REQUIRED, **overrides}
+
+
+def problems_for(environ: dict[str, str]) -> list[str]:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ)
+    return caught.value.problems
+
+
+def test_defaults() -> None:
+    settings = load_settings(REQUIRED)
+
+    assert settings.slack_bot_token == TOKEN
+    assert settings.slack_signing_secret == SECRET
+    assert settings.tavus_api_key == KEY
+    assert settings.public_url is None
+    assert settings.host == "0.0.0.0"
+    assert settings.port == 3000
+    assert settings.database_path == Path("replica-bot.db")
+    assert settings.slack_api_url == DEFAULT_SLACK_API_URL == "https://slack.com/api/"
+    assert settings.tavus_api_url == DEFAULT_TAVUS_API_URL == "https://tavusapi.com"
+    assert settings.log_level == "INFO"
+    assert settings.log_level_number == 20
+
+
+def test_explicit_values_are_used() -> None:
+    settings = load_settings(
+        env(
+            PUBLIC_URL="https://bot.example.com",
+            HOST="127.0.0.1",
+            PORT="8080",
+            DATABASE_PATH="/var/lib/bot/state.db",
+            SLACK_API_URL="http://127.0.0.1:9000/api/",
+            TAVUS_API_URL="http://127.0.0.1:9001",
+            LOG_LEVEL="debug",
+        )
+    )
+
+    assert settings.public_url == "https://bot.example.com"
+    assert settings.host == "127.0.0.1"
+    assert settings.port == 8080
+    assert settings.database_path == Path("/var/lib/bot/state.db")
+    assert settings.slack_api_url == "http://127.0.0.1:9000/api/"
+    assert settings.tavus_api_url == "http://127.0.0.1:9001"
+    assert settings.log_level == "DEBUG"
+    assert settings.log_level_number == 10
+
+
+def test_values_are_stripped_and_blank_means_unset() -> None:
+    settings = load_settings(
+        {
+            "SLACK_BOT_TOKEN": f"  {TOKEN}\n",
+            "SLACK_SIGNING_SECRET": f" {SECRET} ",
+            "TAVUS_API_KEY": f"\t{KEY}",
+            "PUBLIC_URL": "   ",
+            "PORT": " 4000 ",
+            "HOST": "",
+        }
+    )
+
+    assert (settings.slack_bot_token, settings.slack_signing_secret, settings.tavus_api_key) == (
+        TOKEN,
+        SECRET,
+        KEY,
+    )
+    assert settings.public_url is None
+    assert settings.port == 4000
+    assert settings.host == "0.0.0.0"
+
+
+def test_every_missing_required_variable_is_reported_one_line_each() -> None:
+    problems = problems_for({})
+
+    assert len(problems) == 3
+    for name, line in zip(
+        ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "TAVUS_API_KEY"), problems, strict=True
+    ):
+        assert name in line
+        assert "\n" not in line
+
+
+def test_settings_error_message_has_one_line_per_problem() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"PORT": "nope"})
+
+    assert str(caught.value).splitlines() == caught.value.problems
+    assert len(caught.value.problems) == 4  # three missing variables and the port
+
+
+@pytest.mark.parametrize("missing", sorted(REQUIRED))
+def test_one_missing_variable_is_the_only_problem(missing: str) -> None:
+    environ = {name: value for name, value in REQUIRED.items() if name != missing}
+
+    problems = problems_for(environ)
+
+    assert len(problems) == 1
+    assert missing in problems[0]
+
+
+def test_blank_required_variable_counts_as_missing() -> None:
+    problems = problems_for(env(TAVUS_API_KEY="   "))
+
+    assert len(problems) == 1
+    assert "TAVUS_API_KEY" in problems[0]
+
+
+@pytest.mark.parametrize("token", ["xoxp-user-token", "xapp-1-app-token", "bot-token", "XOXB-1"])
+def test_non_bot_token_is_rejected(token: str) -> None:
+    problems = problems_for(env(SLACK_BOT_TOKEN=token))
+
+    assert len(problems) == 1
+    assert "SLACK_BOT_TOKEN" in problems[0]
+    assert "xoxb-" in problems[0]
+    assert token not in problems[0]  # the bad value is a secret: do not echo it
+
+
+@pytest.mark.parametrize("port", ["abc", "3000.5", "-1", "65536", "99999", "80 80"])
+def test_malformed_port(port: str) -> None:
+    problems = problems_for(env(PORT=port))
+
+    assert len(problems) == 1
+    assert "PORT" in problems[0]
+    assert repr(port) in problems[0]
+
+
+@pytest.mark.parametrize(("port", "expected"), [("0", 0), ("1", 1), ("65535", 65535)])
+def test_port_bounds(port: str, expected: int) -> None:
+    assert load_settings(env(PORT=port)).port == expected
+
+
+@pytest.mark.parametrize(
+    "variable", ["PUBLIC_URL", "SLACK_API_URL", "TAVUS_API_URL"], ids=str.lower
+)
+@pytest.mark.parametrize(
+    "bad_url",
+    ["bot.example.com", "ftp://bot.example.com", "https://", "not a url", "/relative/path"],
+)
+def test_malformed_urls(variable: str, bad_url: str) -> None:
+    problems = problems_for(env(**{variable: bad_url}))
+
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{variable} ")
+    assert "http" in problems[0]
+
+
+def test_malformed_bracketed_public_url_is_a_settings_error() -> None:
+    problems = problems_for(env(PUBLIC_URL="http://[bot.example.com"))
+
+    assert len(problems) == 1
+    assert "PUBLIC_URL" in problems[0]
+
+
+@pytest.mark.parametrize("level", ["VERBOSE", "trace", "20", "warn"])
+def test_malformed_log_level(level: str) -> None:
+    problems = problems_for(env(LOG_LEVEL=level))
+
+    assert len(problems) == 1
+    assert "LOG_LEVEL" in problems[0]
+
+
+@pytest.mark.parametrize("level", ["debug", "Info", "WARNING", "error", "critical"])
+def test_log_level_is_case_insensitive(level: str) -> None:
+    assert load_settings(env(LOG_LEVEL=level)).log_level == level.upper()
+
+
+def test_all_problems_are_reported_together() -> None:
+    problems = problems_for(
+        {
+            "SLACK_BOT_TOKEN": "xoxp-wrong",
+            "PORT": "x",
+            "PUBLIC_URL": "nope",
+            "SLACK_API_URL": "nope",
+            "TAVUS_API_URL": "nope",
+            "LOG_LEVEL": "loud",
+        }
+    )
+
+    joined = "\n".join(problems)
+    for name in (
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "TAVUS_API_KEY",
+        "PORT",
+        "PUBLIC_URL",
+        "SLACK_API_URL",
+        "TAVUS_API_URL",
+        "LOG_LEVEL",
+    ):
+        assert any(line.startswith(name) for line in problems), (name, joined)
+    assert len(problems) == 8
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("https://slack.example/api", "https://slack.example/api/"),
+        ("https://slack.example/api/", "https://slack.example/api/"),
+        ("https://slack.example/api///", "https://slack.example/api/"),
+        ("http://127.0.0.1:8888", "http://127.0.0.1:8888/"),
+    ],
+)
+def test_slack_api_url_gains_exactly_one_trailing_slash(given: str, expected: str) -> None:
+    assert load_settings(env(SLACK_API_URL=given)).slack_api_url == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("https://tavus.example", "https://tavus.example"),
+        ("https://tavus.example/", "https://tavus.example"),
+        ("https://tavus.example//", "https://tavus.example"),
+    ],
+)
+def test_tavus_api_url_loses_trailing_slashes(given: str, expected: str) -> None:
+    assert load_settings(env(TAVUS_API_URL=given)).tavus_api_url == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("https://bot.example.com/", "https://bot.example.com"),
+        ("https://bot.example.com/prefix//", "https://bot.example.com/prefix"),
+    ],
+)
+def test_public_url_loses_trailing_slashes(given: str, expected: str) -> None:
+    assert load_settings(env(PUBLIC_URL=given)).public_url == expected
+
+
+def test_repr_never_contains_secrets() -> None:
+    settings = load_settings(env(PUBLIC_URL="https://bot.example.com"))
+
+    for text in (repr(settings), str(settings), f"{settings}", f"{settings!r}"):
+        assert TOKEN not in text
+        assert SECRET not in text
+        assert KEY not in text
+    assert "https://bot.example.com" in repr(settings)
+
+
+def test_repr_of_directly_built_settings_hides_secrets() -> None:
+    settings = Settings(slack_bot_token=TOKEN, slack_signing_secret=SECRET, tavus_api_key=KEY)
+
+    assert not {TOKEN, SECRET, KEY} & set(repr(settings).replace("'", " ").split())
+    assert all(secret not in repr(settings) for secret in (TOKEN, SECRET, KEY))
+
+
+def test_callback_url_uses_public_url() -> None:
+    settings = load_settings(env(PUBLIC_URL="https://bot.example.com/"))
+
+    assert settings.callback_url("tok123") == "https://bot.example.com/tavus/callback/tok123"
+
+
+def test_callback_url_is_none_without_public_url() -> None:
+    assert load_settings(REQUIRED).callback_url("tok123") is None
