@@ -11,7 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers import commands, health, replica_modal, tavus_callback
+from handlers import bad_requests, commands, health, replica_modal, tavus_callback
 from replicas.notifier import SlackNotifier
 from replicas.voices import VoiceCatalog
 from replicas.workflow import ReplicaWorkflow
@@ -56,6 +56,7 @@ def create_app(
     replica_modal.register(bolt, workflow, voices)
 
     web_app = bolt.web_app(path=SLACK_EVENTS_PATH)
+    bad_requests.register(web_app, SLACK_EVENTS_PATH)
     tavus_callback.register(web_app, workflow)
     health.register(web_app, storage)
     services = Services(settings, storage, tavus, voices, workflow, bolt)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 MAX_OPTIONS = 100  # Slack's limit per options response
 VOICE_CHECK_SECONDS = 2.0  # leaves room inside Slack's 3 s to answer the submission
+NOT_SAVED = "I couldn't save this request, so nothing was sent to Tavus. Please try again."
 VOICES_UNAVAILABLE = "I couldn't check voices with Tavus just now. Try again in a moment."
 
 
@@ -89,7 +91,6 @@ def register(app: AsyncApp, workflow: ReplicaWorkflow, voices: VoiceCatalog) -> 
         if isinstance(checked, dict):
             await ack(response_action="errors", errors=checked)
             return
-        await ack()
         user = body["user"]
         origin = SlackOrigin(
             requester_id=user["id"],
@@ -97,4 +98,13 @@ def register(app: AsyncApp, workflow: ReplicaWorkflow, voices: VoiceCatalog) -> 
             team_id=user.get("team_id") or (body.get("team") or {}).get("id"),
             thread_ts=context.thread_ts,
         )
-        workflow.start_submission(view["id"], checked, origin)
+        try:
+            # Durable before acknowledged: once the form closes, the request is on disk.
+            accepted = await workflow.accept(view["id"], checked, origin)
+        except sqlite3.Error:
+            logger.exception("Could not record the request from form %s", view["id"])
+            await ack(response_action="errors", errors={Field.REPLICA_NAME: NOT_SAVED})
+            return
+        await ack()
+        if accepted is not None:
+            workflow.start_submission(accepted)

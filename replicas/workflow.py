@@ -58,6 +58,15 @@ class CallbackVerdict(StrEnum):
 
 
 @dataclass(frozen=True)
+class Accepted:
+    """A recorded request waiting to be sent. The callback token lives only in memory: the
+    database keeps its hash."""
+
+    request_id: int
+    callback_token: str
+
+
+@dataclass(frozen=True)
 class TrainingResult:
     """A replica status as Tavus reported it (by callback or GET)."""
 
@@ -141,16 +150,11 @@ class ReplicaWorkflow:
 
     # -- door: a submitted request form ----------------------------------------------------
 
-    def start_submission(self, view_id: str, request: ReplicaRequest, origin: SlackOrigin) -> None:
-        self.spawn(self.submit(view_id, request, origin), f"submit view {view_id}")
-
-    async def submit(
+    async def accept(
         self, view_id: str, request: ReplicaRequest, origin: SlackOrigin
-    ) -> int | None:
-        """Record the request, post its root message, send it to Tavus once, record the answer.
-
-        Returns the request id, or None when this view had already been submitted.
-        """
+    ) -> Accepted | None:
+        """Record a validated request, before Slack is answered. None if this view was
+        already accepted (a repeated submission)."""
         token = secrets.token_urlsafe(32)
         request_id = await self._storage.run(
             store.insert_request,
@@ -162,22 +166,28 @@ class ReplicaWorkflow:
         if request_id is None:
             logger.info("View %s was already submitted; ignoring the repeat", view_id)
             return None
+        return Accepted(request_id=request_id, callback_token=token)
+
+    def start_submission(self, accepted: Accepted) -> None:
+        self.spawn(self.submit(accepted), f"submit request {accepted.request_id}")
+
+    async def submit(self, accepted: Accepted) -> None:
+        """Post the root message, send the request to Tavus once, record and show the answer."""
+        request_id = accepted.request_id
         record = await self._storage.run(store.get_request, request_id)
         await self._post_root(record)
-
         try:
             created = await self._tavus.create_replica(
-                request.tavus_body(self._settings.callback_url(token))
+                record.request.tavus_body(self._settings.callback_url(accepted.callback_token))
             )
         except TavusError as error:
             await self._create_failed(request_id, error)
-            return request_id
+            return
 
         logger.info("Request %s: Tavus is training replica %s", request_id, created.replica_id)
         await self._storage.run(store.mark_training, request_id, created.replica_id, created.status)
         await self._refresh_root(request_id)
         await self._apply_deferred_callbacks(request_id, created.replica_id)
-        return request_id
 
     async def _create_failed(self, request_id: int, error: TavusError) -> None:
         if isinstance(error, TavusAuthError):

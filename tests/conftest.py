@@ -148,7 +148,15 @@ class Bot:
         }
         return await self.slack_request(urlencode(form), "application/x-www-form-urlencoded")
 
-    async def interaction(self, payload: dict[str, Any]) -> httpx.Response:
+    async def interaction(self, kind: str, *, user: str = "U1", **fields: Any) -> httpx.Response:
+        """An interactivity payload of `kind`, with the envelope every payload carries."""
+        payload = {
+            "type": kind,
+            "team": {"id": "T1", "domain": "acme"},
+            "user": {"id": user, "team_id": "T1"},
+            "api_app_id": "A1",
+            **fields,
+        }
         body = "payload=" + quote(json.dumps(payload))
         return await self.slack_request(body, "application/x-www-form-urlencoded")
 
@@ -184,58 +192,42 @@ class Bot:
         self, view_id: str, view: dict[str, Any], inputs: dict[str, Any], *, user: str = "U1"
     ) -> httpx.Response:
         return await self.interaction(
-            {
-                "type": "view_submission",
-                "team": {"id": "T1", "domain": "acme"},
-                "user": {"id": user, "team_id": "T1"},
-                "api_app_id": "A1",
-                "trigger_id": "1337.43.efgh",
-                "is_enterprise_install": False,
-                "view": self.view_payload(view_id, view, inputs),
-                "response_urls": [],
-            }
+            "view_submission",
+            user=user,
+            trigger_id="1337.43.efgh",
+            is_enterprise_install=False,
+            view=self.view_payload(view_id, view, inputs),
+            response_urls=[],
         )
 
     async def choose_mode(
         self, view_id: str, view: dict[str, Any], mode: str, inputs: dict[str, Any]
     ) -> httpx.Response:
+        selected = {"value": mode, "text": {"type": "plain_text", "text": mode}}
         return await self.interaction(
-            {
-                "type": "block_actions",
-                "team": {"id": "T1", "domain": "acme"},
-                "user": {"id": "U1", "team_id": "T1"},
-                "api_app_id": "A1",
-                "trigger_id": "1337.44.ijkl",
-                "container": {"type": "view", "view_id": view_id},
-                "view": self.view_payload(view_id, view, {**inputs, "mode": mode}),
-                "actions": [
-                    {
-                        "type": "radio_buttons",
-                        "action_id": "mode",
-                        "block_id": "mode",
-                        "selected_option": {
-                            "value": mode,
-                            "text": {"type": "plain_text", "text": mode},
-                        },
-                        "action_ts": "1700000000.1",
-                    }
-                ],
-            }
+            "block_actions",
+            trigger_id="1337.44.ijkl",
+            container={"type": "view", "view_id": view_id},
+            view=self.view_payload(view_id, view, {**inputs, "mode": mode}),
+            actions=[
+                {
+                    "type": "radio_buttons",
+                    "action_id": "mode",
+                    "block_id": "mode",
+                    "selected_option": selected,
+                    "action_ts": "1700000000.1",
+                }
+            ],
         )
 
     async def voice_search(self, view_id: str, view: dict[str, Any], query: str) -> httpx.Response:
         return await self.interaction(
-            {
-                "type": "block_suggestion",
-                "user": {"id": "U1", "team_id": "T1"},
-                "team": {"id": "T1", "domain": "acme"},
-                "api_app_id": "A1",
-                "action_id": "voice_name",
-                "block_id": "voice_name",
-                "value": query,
-                "container": {"type": "view", "view_id": view_id},
-                "view": self.view_payload(view_id, view, {}),
-            }
+            "block_suggestion",
+            action_id="voice_name",
+            block_id="voice_name",
+            value=query,
+            container={"type": "view", "view_id": view_id},
+            view=self.view_payload(view_id, view, {}),
         )
 
     # -- Tavus into the bot --------------------------------------------------------------------

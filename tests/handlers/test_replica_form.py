@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import pytest
@@ -246,3 +247,24 @@ async def test_private_channel_falls_back_to_a_dm_with_the_requester(bot: Bot) -
     await bot.settle()
     reply = bot.slack.messages_in("DU1")[-1]
     assert reply.thread_ts == root.ts and "is ready" in reply.text
+
+
+async def test_a_request_that_cannot_be_saved_keeps_the_form_open(bot: Bot) -> None:
+    view_id, view = await bot.open_form()
+    with sqlite3.connect(bot.settings.database_path) as db:  # the disk "fails" under the bot
+        db.execute("ALTER TABLE replica_requests RENAME TO lost")
+    response = await bot.submit(view_id, view, VIDEO)
+    assert response.json()["response_action"] == "errors"
+    assert "couldn't save" in response.json()["errors"]["replica_name"]
+    await bot.settle()
+    assert bot.tavus.creates == [] and bot.slack.messages == []
+
+
+async def test_a_form_with_unreadable_metadata_asks_to_start_again(bot: Bot) -> None:
+    view_id, view = await bot.open_form()
+    response = await bot.submit(view_id, {**view, "private_metadata": "{not json"}, VIDEO)
+    assert response.json()["errors"] == {
+        "replica_name": "This form is out of date. Run /replica again."
+    }
+    await bot.settle()
+    assert bot.tavus.creates == []

@@ -80,3 +80,15 @@ async def test_expired_trigger_tells_the_user(bot: Bot) -> None:
     assert response.status_code == 200
     answer = await eventually(lambda: bot.slack.responses)
     assert "run /replica again" in answer[0]["text"]
+
+
+async def test_unknown_callback_id_is_404(bot: Bot) -> None:
+    view = {"id": "V9", "type": "modal", "callback_id": "someone_elses", "state": {"values": {}}}
+    response = await bot.interaction("view_submission", view=view)
+    assert response.status_code == 404
+
+
+async def test_unparseable_payload_is_400(bot: Bot) -> None:
+    response = await bot.slack_request("payload=not-json", "application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert bot.slack.views == {}
