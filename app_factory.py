@@ -8,17 +8,18 @@ from dataclasses import dataclass
 import httpx
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import bad_requests, commands, health, replica_modal, tavus_callback
-from replicas.notifier import SlackNotifier
+from replicas.notifier import SLACK_ERRORS, SlackNotifier
 from replicas.voices import VoiceCatalog
 from replicas.workflow import ReplicaWorkflow
 from settings import Settings
 from storage.database import Storage
 from tavus.client import TavusClient
-from tavus.errors import TavusError
+from tavus.errors import TavusAuthError, TavusError
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ def create_app(
 
     async def start(_: web.Application) -> None:
         await storage.open()
-        workflow.spawn(_warm_voice_cache(voices), "warm the voice cache")
+        workflow.spawn(_check_slack_token(slack), "check the Slack token")
+        workflow.spawn(_warm_voice_cache(voices), "check the Tavus key and load voices")
 
     async def stop(_: web.Application) -> None:
         await workflow.close()
@@ -77,9 +79,24 @@ def create_app(
     return web_app
 
 
+async def _check_slack_token(slack: AsyncWebClient) -> None:
+    """Tell the operator at start-up, not at the first /replica, if Slack refuses the token."""
+    try:
+        identity = await slack.auth_test()
+    except SlackApiError as error:
+        logger.error("Slack rejected SLACK_BOT_TOKEN: %s", error.response.get("error"))
+    except SLACK_ERRORS:
+        logger.warning("Could not reach Slack to check SLACK_BOT_TOKEN", exc_info=True)
+    else:
+        logger.info("Slack: connected as %s to %s", identity.get("user"), identity.get("team"))
+
+
 async def _warm_voice_cache(voices: VoiceCatalog) -> None:
-    """Fetch voices at start-up so the first voice search answers within Slack's 3 s."""
+    """Load voices at start-up, so the first voice search answers within Slack's 3 s; this
+    is also the check that Tavus accepts the API key."""
     try:
         await voices.voices()
+    except TavusAuthError as error:
+        logger.error("Tavus rejected TAVUS_API_KEY (HTTP %s): %s", error.status_code, error.reason)
     except TavusError:
         logger.warning("Could not load Tavus voices at start-up; will retry", exc_info=True)

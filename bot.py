@@ -10,6 +10,7 @@ import sys
 from aiohttp import web
 from dotenv import find_dotenv, load_dotenv
 
+from access_log import AccessLogger
 from app_factory import create_app
 from settings import SettingsError, load_settings
 from storage.database import open_database
@@ -44,6 +45,7 @@ def main() -> int:
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        access_log_class=AccessLogger,
         print=lambda line: logger.info("%s", line.strip()),
     )
     return 0

@@ -90,11 +90,20 @@ async def test_serves_health_and_stops_cleanly_on_sigterm(
             else:
                 raise AssertionError("bot did not start")
         assert response.json() == {"status": "ok", "database": "ok"}
+        async with httpx.AsyncClient() as http:
+            forged = await http.post(
+                f"http://127.0.0.1:{port}/tavus/callback/secret-token-123", json={}
+            )
+        assert forged.status_code == 404
         assert (tmp_path / "data" / "bot.db").exists()
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), 15)
         assert process.returncode == 0, stderr.decode()
-        assert API_KEY not in stderr.decode() and BOT_TOKEN not in stderr.decode()
+        log = stderr.decode()
+        assert '"GET /healthz" 200' in log  # the access log is on...
+        assert '"POST /tavus/callback/<token>" 404' in log  # ...and keeps callback tokens out
+        for secret in (API_KEY, BOT_TOKEN, SIGNING_SECRET, "secret-token-123"):
+            assert secret not in log
     finally:
         if process.returncode is None:
             process.kill()

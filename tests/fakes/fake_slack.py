@@ -112,7 +112,14 @@ class FakeSlack:
         return self._count
 
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "user": "bot"}
+        return {
+            "ok": True,
+            "user_id": "UBOT",
+            "bot_id": "BBOT",
+            "team_id": "T1",
+            "user": "bot",
+            "team": "Acme",
+        }
 
     def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
         view_id = f"V{self._next()}"

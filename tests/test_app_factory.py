@@ -1,0 +1,52 @@
+"""Start-up: the operator learns at once when Slack or Tavus refuses the credentials."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Bot, eventually, make_settings
+from tests.fakes.fake_slack import FakeSlack
+from tests.fakes.fake_tavus import FakeTavus
+
+
+async def test_rejected_credentials_are_logged_for_the_operator(
+    tmp_path: Path,
+    fake_slack: FakeSlack,
+    fake_tavus: FakeTavus,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        f"{fake_slack.url}/api/",
+        fake_tavus.url,
+        slack_bot_token="xoxb-revoked",
+        tavus_api_key="wrong-key",
+    )
+    caplog.set_level(logging.INFO)
+    async with httpx.AsyncClient() as http:
+        bot = Bot(settings=settings, slack=fake_slack, tavus=fake_tavus, http=http)
+        await bot.start()
+        try:
+            await bot.settle()
+            errors = await eventually(
+                lambda: [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+            )
+        finally:
+            await bot.stop()
+    assert "Slack rejected SLACK_BOT_TOKEN: invalid_auth" in errors
+    assert "Tavus rejected TAVUS_API_KEY (HTTP 401): Invalid access token" in errors
+    assert not any("wrong-key" in m or "xoxb-revoked" in m for m in caplog.messages)
+
+
+async def test_good_credentials_log_the_workspace(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    await bot.restart()
+    await bot.settle()
+    assert any(m.startswith("Slack: connected as bot") for m in caplog.messages)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
