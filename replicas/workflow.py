@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import json
 import logging
 import secrets
@@ -33,11 +32,7 @@ from settings import Settings
 from storage import replicas as store
 from storage.database import Storage
 from tavus.client import TavusClient
-from tavus.errors import (
-    TavusAuthError,
-    TavusError,
-    TavusRejectedError,
-)
+from tavus.errors import TavusAuthError, TavusError, TavusProtocolError, TavusRejectedError
 
 logger = logging.getLogger(__name__)
 
@@ -206,8 +201,13 @@ class ReplicaWorkflow:
             state, reason = State.NOT_CREATED, f"Tavus said: {error.reason}"
         elif error.may_have_taken_effect:
             logger.error("Create for request %s is ambiguous: %s %s", request_id, error, error.body)
-            what = f"HTTP {error.status_code}" if error.status_code else "no answer in time"
-            state, reason = State.UNCERTAIN, f"Tavus failed while handling it: {what}"
+            if isinstance(error, TavusProtocolError):
+                what = "its answer could not be read"
+            elif error.status_code:
+                what = f"it failed with HTTP {error.status_code}"
+            else:
+                what = "no answer came back"
+            state, reason = State.UNCERTAIN, f"Tavus got the request but {what}"
         else:
             logger.error("Create for request %s never reached Tavus: %s", request_id, error)
             state, reason = (
@@ -236,7 +236,7 @@ class ReplicaWorkflow:
             # Tavus answered before the create's response was recorded: keep it for later.
             await self._audit(record.id, replica_id, result.status, CallbackVerdict.DEFERRED, raw)
             return CallbackVerdict.DEFERRED
-        if record.replica_id is None or not hmac.compare_digest(record.replica_id, replica_id):
+        if record.replica_id != replica_id:
             logger.warning(
                 "Callback for request %s names replica %s, not %s",
                 record.id,

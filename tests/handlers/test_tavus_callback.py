@@ -152,3 +152,9 @@ async def test_callbacks_after_a_restart_are_handled(bot: Bot) -> None:
     root, reply = bot.slack.messages_in("C1")
     assert root.blocks[0]["text"]["text"].startswith(":white_check_mark:")
     assert "is ready" in reply.text
+
+
+async def test_non_ascii_replica_id_is_a_mismatch_not_a_crash(bot: Bot) -> None:
+    token = await submitted(bot)
+    response = await bot.tavus_callback(token, {"replica_id": "r0001é", "status": "ready"})
+    assert response.status_code == 409
