@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import httpx
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -39,20 +38,22 @@ class Services:
 SERVICES = web.AppKey("services", Services)
 
 
-def create_app(
-    settings: Settings, *, tavus_transport: httpx.AsyncBaseTransport | None = None
-) -> web.Application:
+def create_app(settings: Settings) -> web.Application:
     """The whole bot as one aiohttp application: Slack at /slack/events, Tavus callbacks,
     and /healthz. Storage opens and migrates on start-up; everything closes on clean-up."""
-    slack = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    bolt = AsyncApp(token=settings.slack_bot_token, signing_secret=settings.slack_signing_secret)
+    # Bolt builds its client for slack.com; per-request clients copy base_url and retry
+    # handlers from this one. (Passing client= instead makes Bolt warn whenever
+    # SLACK_BOT_TOKEN is in the environment.)
+    slack = bolt.client
+    slack.base_url = settings.slack_api_url
     slack.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
     storage = Storage(settings.database_path)
-    tavus = TavusClient(settings.tavus_api_url, settings.tavus_api_key, transport=tavus_transport)
+    tavus = TavusClient(settings.tavus_api_url, settings.tavus_api_key)
     voices = VoiceCatalog(tavus)
     workflow = ReplicaWorkflow(
         settings=settings, storage=storage, tavus=tavus, notifier=SlackNotifier(slack)
     )
-    bolt = AsyncApp(client=slack, signing_secret=settings.slack_signing_secret)
     commands.register(bolt)
     replica_modal.register(bolt, workflow, voices)
 

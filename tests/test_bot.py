@@ -104,6 +104,9 @@ async def test_serves_health_and_stops_cleanly_on_sigterm(
         assert '"POST /tavus/callback/<token>" 404' in log  # ...and keeps callback tokens out
         for secret in (API_KEY, BOT_TOKEN, SIGNING_SECRET, "secret-token-123"):
             assert secret not in log
+        # A healthy start is quiet: no warnings (only the forged callback's).
+        noisy = [line for line in log.splitlines() if " WARNING " in line or " ERROR " in line]
+        assert noisy == [line for line in noisy if "unknown token" in line], noisy
     finally:
         if process.returncode is None:
             process.kill()
