@@ -17,7 +17,7 @@ STATUS = {
     State.NOT_CREATED: (":x:", "Not created"),
     State.UNCERTAIN: (":warning:", "Unknown whether training started"),
 }
-MODE_NAMES = {Mode.VIDEO: "from a video", Mode.IMAGE: "from a photo"}
+MODE_NAMES = {Mode.VIDEO: "From a video", Mode.IMAGE: "From a photo"}
 
 
 def status_message(record: ReplicaRecord) -> Message:
@@ -27,7 +27,8 @@ def status_message(record: ReplicaRecord) -> Message:
     name = escape(request.replica_name)
     details = [
         f"Requested by <@{record.origin.requester_id}>",
-        f"Trained {MODE_NAMES[request.mode]} with {request.model_name}",
+        MODE_NAMES[request.mode],
+        request.model_name,
     ]
     if request.voice_name:
         details.append(f"Voice: {escape(request.voice_name)}")

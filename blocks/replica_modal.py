@@ -19,6 +19,7 @@ from slack_sdk.models.blocks import (
     Option,
     PlainTextInputElement,
     RadioButtonsElement,
+    SectionBlock,
     StaticSelectElement,
     UrlInputElement,
 )
@@ -153,14 +154,14 @@ def build_replica_modal(draft: FormDraft, context: ModalContext) -> View:
                 "https://…/consent.mp4",
                 optional=True,
             ),
-            ContextBlock(
-                elements=[
-                    MarkdownTextObject(
-                        text="*No consent video?* The training video must open with this "
-                        "sentence, spoken by the person on camera:\n>"
-                        + escape(consent_sentence(context.requester_name))
-                    )
-                ]
+            # A section, not small print: this sentence has to be read out word for word.
+            SectionBlock(
+                block_id="consent_sentence",
+                text=MarkdownTextObject(
+                    text="*No consent video?* The training video must open with this "
+                    "sentence, spoken by the person on camera:\n>"
+                    + escape(consent_sentence(context.requester_name))
+                ),
             ),
         ]
     else:

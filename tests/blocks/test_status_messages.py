@@ -85,7 +85,7 @@ def test_status_message_for_every_state(state: State) -> None:
     assert first_line.startswith(f"{emoji} *Jane Doe*")
     assert label in first_line
     assert "<@U123>" in text
-    assert "from a video" in text
+    assert "From a video" in text
     assert "phoenix-4" in text
     assert message.text.startswith("Replica Jane Doe")
     assert label in message.text
@@ -100,7 +100,7 @@ def test_status_labels_are_distinct() -> None:
 def test_status_message_image_request_shows_voice() -> None:
     text = block_text(status_message(record(State.TRAINING, request=IMAGE)))
 
-    assert "from a photo" in text
+    assert "From a photo" in text
     assert "phoenix-3" in text
     assert "Voice: anna" in text
 
