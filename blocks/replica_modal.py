@@ -64,6 +64,8 @@ class ModalContext:
     @classmethod
     def from_metadata(cls, raw: str) -> ModalContext:
         data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("private_metadata is not a JSON object")
         known = {f.name for f in fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in known})
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -28,9 +29,18 @@ from tavus.errors import TavusError
 logger = logging.getLogger(__name__)
 
 MAX_OPTIONS = 100  # Slack's limit per options response
+T = TypeVar("T")
 VOICE_CHECK_SECONDS = 2.0  # leaves room inside Slack's 3 s to answer the submission
 NOT_SAVED = "I couldn't save this request, so nothing was sent to Tavus. Please try again."
 VOICES_UNAVAILABLE = "I couldn't check voices with Tavus just now. Try again in a moment."
+
+
+async def _within_slack_deadline(work: Awaitable[T]) -> T:
+    """Wait for voice work no longer than Slack waits for us (TimeoutError after that).
+
+    Shielded: a slow first fetch from Tavus keeps filling the cache after we give up on it.
+    """
+    return await asyncio.wait_for(asyncio.shield(work), VOICE_CHECK_SECONDS)
 
 
 def register(app: AsyncApp, workflow: ReplicaWorkflow, voices: VoiceCatalog) -> None:
@@ -52,10 +62,7 @@ def register(app: AsyncApp, workflow: ReplicaWorkflow, voices: VoiceCatalog) -> 
     @app.options(Field.VOICE_NAME.value)
     async def on_voice_search(ack: AsyncAck, body: dict[str, Any]) -> None:
         try:
-            # Shielded: a slow first fetch keeps filling the cache after we answer.
-            matches = await asyncio.wait_for(
-                asyncio.shield(voices.search(str(body.get("value") or ""))), VOICE_CHECK_SECONDS
-            )
+            matches = await _within_slack_deadline(voices.search(str(body.get("value") or "")))
         except (TavusError, TimeoutError):
             logger.warning("Could not load Tavus voices for the voice picker", exc_info=True)
             matches = []
@@ -76,10 +83,7 @@ def register(app: AsyncApp, workflow: ReplicaWorkflow, voices: VoiceCatalog) -> 
         known_voices: frozenset[str] = frozenset()
         if draft.voice_name:
             try:
-                # Shielded: a slow first fetch keeps filling the cache after we give up on it.
-                known_voices = await asyncio.wait_for(
-                    asyncio.shield(voices.names()), VOICE_CHECK_SECONDS
-                )
+                known_voices = await _within_slack_deadline(voices.names())
             except (TavusError, TimeoutError):
                 logger.warning("Could not check voice %r", draft.voice_name, exc_info=True)
                 await ack(

@@ -260,9 +260,10 @@ async def test_a_request_that_cannot_be_saved_keeps_the_form_open(bot: Bot) -> N
     assert bot.tavus.creates == [] and bot.slack.messages == []
 
 
-async def test_a_form_with_unreadable_metadata_asks_to_start_again(bot: Bot) -> None:
+@pytest.mark.parametrize("metadata", ["{not json", "[]", '{"channel_id": "C1"}'])
+async def test_a_form_with_unreadable_metadata_asks_to_start_again(bot: Bot, metadata: str) -> None:
     view_id, view = await bot.open_form()
-    response = await bot.submit(view_id, {**view, "private_metadata": "{not json"}, VIDEO)
+    response = await bot.submit(view_id, {**view, "private_metadata": metadata}, VIDEO)
     assert response.json()["errors"] == {
         "replica_name": "This form is out of date. Run /replica again."
     }
