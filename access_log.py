@@ -5,13 +5,13 @@ from __future__ import annotations
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
-CALLBACK_PREFIX = "/tavus/callback/"
+from settings import TAVUS_CALLBACK_PATH
 
 
 def loggable_path(path: str) -> str:
     """The request path as it may appear in logs: callback tokens are secrets."""
-    if path.startswith(CALLBACK_PREFIX):
-        return CALLBACK_PREFIX + "<token>"
+    if path.startswith(TAVUS_CALLBACK_PATH):
+        return TAVUS_CALLBACK_PATH + "<token>"
     return path
 
 

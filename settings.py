@@ -11,6 +11,8 @@ from replicas.request import is_http_url
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_TAVUS_API_URL = "https://tavusapi.com"
+# Where Tavus reports training results; the last path segment is the per-request secret.
+TAVUS_CALLBACK_PATH = "/tavus/callback/"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -51,7 +53,7 @@ class Settings:
         """Where Tavus should report a training result, or None without a public URL."""
         if self.public_url is None:
             return None
-        return f"{self.public_url}/tavus/callback/{token}"
+        return f"{self.public_url}{TAVUS_CALLBACK_PATH}{token}"
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:

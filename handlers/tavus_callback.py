@@ -11,6 +11,7 @@ import logging
 from aiohttp import web
 
 from replicas.workflow import CallbackVerdict, ReplicaWorkflow
+from settings import TAVUS_CALLBACK_PATH
 
 logger = logging.getLogger(__name__)
 
@@ -39,4 +40,4 @@ def register(web_app: web.Application, workflow: ReplicaWorkflow) -> None:
             logger.warning("Tavus callback with an unknown token from %s", request.remote)
         return web.json_response({"result": verdict.value}, status=HTTP_STATUS[verdict])
 
-    web_app.router.add_post("/tavus/callback/{token}", on_tavus_callback)
+    web_app.router.add_post(TAVUS_CALLBACK_PATH + "{token}", on_tavus_callback)
