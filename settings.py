@@ -36,13 +36,16 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     tavus_api_url: str = DEFAULT_TAVUS_API_URL
     log_level: str = "INFO"
+    # Relayed Slack uploads, served to Tavus under PUBLIC_URL/media/.
+    media_dir: Path = Path("media")
 
     def __repr__(self) -> str:
         # Never let a token or key reach a log line through repr().
         return (
             f"Settings(public_url={self.public_url!r}, host={self.host!r}, port={self.port}, "
             f"database_path={str(self.database_path)!r}, slack_api_url={self.slack_api_url!r}, "
-            f"tavus_api_url={self.tavus_api_url!r}, log_level={self.log_level!r})"
+            f"tavus_api_url={self.tavus_api_url!r}, log_level={self.log_level!r}, "
+            f"media_dir={str(self.media_dir)!r})"
         )
 
     @property
@@ -106,6 +109,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 
     if problems:
         raise SettingsError(problems)
+    database_path = Path(value("DATABASE_PATH") or "replica-bot.db")
     return Settings(
         slack_bot_token=bot_token,
         slack_signing_secret=signing_secret,
@@ -113,8 +117,11 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         public_url=public_url,
         host=value("HOST") or "0.0.0.0",
         port=port,
-        database_path=Path(value("DATABASE_PATH") or "replica-bot.db"),
+        database_path=database_path,
         slack_api_url=slack_api_url,
         tavus_api_url=tavus_api_url,
         log_level=log_level,
+        media_dir=Path(value("MEDIA_DIR"))
+        if value("MEDIA_DIR")
+        else database_path.parent / "media",
     )

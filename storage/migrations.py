@@ -70,3 +70,43 @@ def create_tavus_callbacks(db: sqlite_utils.Database) -> None:
         foreign_keys=[("request_id", "replica_requests", "id")],
     )
     db.table("tavus_callbacks").create_index(["request_id"])
+
+
+@migrations()
+def add_slack_files(db: sqlite_utils.Database) -> None:
+    """File shares: the Slack file a request trains from, uploads already prompted about, and
+    the relayed copies served to Tavus."""
+    requests = db.table("replica_requests")
+    requests.add_column("slack_file_id", str)
+    requests.add_column("slack_file_name", str)
+    # One row per upload message: a retried event finds its row and prompts nobody again.
+    db.table("slack_uploads").create(
+        {
+            "channel_id": str,
+            "message_ts": str,
+            "thread_ts": str,
+            "user_id": str,
+            "files": str,  # JSON list of SlackFile.to_metadata()
+            "created_at": str,
+        },
+        pk=("channel_id", "message_ts"),
+        not_null={"channel_id", "message_ts", "user_id", "files", "created_at"},
+    )
+    db.table("slack_uploads").create_index(["created_at"])
+    # A relayed file, served at {PUBLIC_URL}/media/{token}/{file_name} until it expires.
+    db.table("media_files").create(
+        {
+            "token": str,
+            "request_id": int,
+            "slack_file_id": str,
+            "file_name": str,
+            "content_type": str,
+            "size": int,
+            "created_at": str,
+        },
+        pk="token",
+        not_null={"token", "file_name", "content_type", "size", "created_at"},
+        foreign_keys=[("request_id", "replica_requests", "id")],
+    )
+    db.table("media_files").create_index(["request_id"])
+    db.table("media_files").create_index(["created_at"])

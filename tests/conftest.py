@@ -258,6 +258,7 @@ def make_settings(tmp_path: Path, slack_api_url: str, tavus_url: str, **override
         "host": "127.0.0.1",
         "port": 0,
         "database_path": tmp_path / "replica-bot.db",
+        "media_dir": tmp_path / "media",
         "slack_api_url": slack_api_url,
         "tavus_api_url": tavus_url,
         "log_level": "DEBUG",

@@ -90,7 +90,7 @@ def test_migrations_are_idempotent_and_keep_data(tmp_path: Path) -> None:
     second = open_database(path)
     try:
         assert second.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == applied
-        assert applied == 2
+        assert applied == len(migrations.pending(sqlite_utils.Database(memory=True)))
         assert store.get_request(second, request_id).request == VIDEO
     finally:
         second.close()
@@ -108,7 +108,9 @@ def test_applying_migrations_again_is_a_no_op(db: sqlite_utils.Database) -> None
     migrations.apply(db)
     migrations.apply(db)
 
-    assert db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 2
+    assert db.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == len(
+        migrations.pending(sqlite_utils.Database(memory=True))
+    )
 
 
 # -- insert and read ---------------------------------------------------------------------------
