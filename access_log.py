@@ -1,17 +1,22 @@
-"""The HTTP access log, with the secret part of Tavus callback URLs left out."""
+"""The HTTP access log, with the secret part of Tavus callback and media URLs left out."""
 
 from __future__ import annotations
 
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
+from media import MEDIA_PATH
 from settings import TAVUS_CALLBACK_PATH
 
 
 def loggable_path(path: str) -> str:
-    """The request path as it may appear in logs: callback tokens are secrets."""
+    """The request path as it may appear in logs: callback and media tokens are secrets."""
     if path.startswith(TAVUS_CALLBACK_PATH):
         return TAVUS_CALLBACK_PATH + "<token>"
+    if path.startswith(MEDIA_PATH):
+        # /media/{token}/{name}: the file name stays, it helps and grants nothing.
+        _, slash, name = path[len(MEDIA_PATH) :].partition("/")
+        return f"{MEDIA_PATH}<token>{slash}{name}"
     return path
 
 
