@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -11,8 +14,19 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers import bad_requests, commands, health, replica_modal, tavus_callback
+from handlers import (
+    bad_requests,
+    commands,
+    file_shares,
+    health,
+    media,
+    replica_modal,
+    tavus_callback,
+)
+from media.relay import MediaRelay
 from replicas.notifier import SLACK_ERRORS, SlackNotifier
+from replicas.outbox import OutboxWorker
+from replicas.reconciler import Reconciler
 from replicas.voices import VoiceCatalog
 from replicas.workflow import ReplicaWorkflow
 from settings import Settings
@@ -23,6 +37,8 @@ from tavus.errors import TavusAuthError, TavusError
 logger = logging.getLogger(__name__)
 
 SLACK_EVENTS_PATH = "/slack/events"
+MEDIA_SWEEP_SECONDS = 3600.0
+SHUTDOWN_GRACE_SECONDS = 4.0  # SIGTERM to exit stays well within 10 s
 
 
 @dataclass(frozen=True)
@@ -32,6 +48,9 @@ class Services:
     tavus: TavusClient
     voices: VoiceCatalog
     workflow: ReplicaWorkflow
+    relay: MediaRelay
+    outbox: OutboxWorker
+    reconciler: Reconciler
     bolt: AsyncApp
 
 
@@ -49,28 +68,61 @@ def create_app(settings: Settings) -> web.Application:
     slack.base_url = settings.slack_api_url
     slack.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
     storage = Storage(settings.database_path)
-    tavus = TavusClient(settings.tavus_api_url, settings.tavus_api_key)
-    voices = VoiceCatalog(tavus)
-    workflow = ReplicaWorkflow(
-        settings=settings, storage=storage, tavus=tavus, notifier=SlackNotifier(slack)
+    tavus = TavusClient(
+        settings.tavus_api_url,
+        settings.tavus_api_key,
+        timeout_seconds=settings.tavus_timeout_seconds,
     )
+    voices = VoiceCatalog(tavus)
+    relay = MediaRelay(
+        media_dir=settings.media_dir,
+        storage=storage,
+        slack=slack,
+        bot_token=settings.slack_bot_token,
+        public_url=settings.public_url,
+    )
+    outbox = OutboxWorker(storage, SlackNotifier(slack))
+    workflow = ReplicaWorkflow(
+        settings=settings, storage=storage, tavus=tavus, relay=relay, outbox=outbox
+    )
+    reconciler = Reconciler(workflow, settings.poll_interval_seconds)
     commands.register(bolt)
     replica_modal.register(bolt, workflow, voices)
+    file_shares.register(bolt, settings, storage)
 
     web_app = bolt.web_app(path=SLACK_EVENTS_PATH)
     bad_requests.register(web_app, SLACK_EVENTS_PATH)
     tavus_callback.register(web_app, workflow)
     health.register(web_app, storage)
-    services = Services(settings, storage, tavus, voices, workflow, bolt)
+    media.register(web_app, relay)
+    services = Services(settings, storage, tavus, voices, workflow, relay, outbox, reconciler, bolt)
     web_app[SERVICES] = services
+    # Loops that run for the bot's lifetime; kept apart from the workflow's finite work.
+    loops: list[asyncio.Task[None]] = []
 
     async def start(_: web.Application) -> None:
         await storage.open()
         workflow.spawn(_check_slack_token(slack), "check the Slack token")
         workflow.spawn(_warm_voice_cache(voices), "check the Tavus key and load voices")
+        # Pending messages and open requests resume at once, before any new work arrives.
+        loops.extend(
+            [
+                asyncio.create_task(outbox.run(), name="outbox"),
+                asyncio.create_task(reconciler.run(), name="reconciler"),
+                asyncio.create_task(_every(MEDIA_SWEEP_SECONDS, relay.sweep, "media sweep")),
+            ]
+        )
+        for task in loops:
+            task.add_done_callback(_loop_ended)
 
     async def stop(_: web.Application) -> None:
-        await workflow.close()
+        # Stop taking new work first; what is in flight is either finished within the grace
+        # period or left recorded (outbox rows, create_sent_at) for the next start.
+        for task in loops:
+            task.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        await workflow.close(grace_seconds=SHUTDOWN_GRACE_SECONDS)
+        await relay.aclose()
         await voices.close()
         await tavus.aclose()
         await storage.close()
@@ -78,6 +130,22 @@ def create_app(settings: Settings) -> web.Application:
     web_app.on_startup.append(start)
     web_app.on_cleanup.append(stop)
     return web_app
+
+
+def _loop_ended(task: asyncio.Task[None]) -> None:
+    """A loop that should run for the bot's lifetime stopped: say so loudly."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        logger.critical("Background loop %s stopped", task.get_name(), exc_info=error)
+
+
+async def _every(seconds: float, work: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run `work` now and then every `seconds`; a failed round is logged and retried."""
+    while True:
+        try:
+            await work()
+        except (sqlite3.Error, OSError):
+            logger.exception("%s failed; trying again in %.0f s", what, seconds)
+        await asyncio.sleep(seconds)
 
 
 async def _check_slack_token(slack: AsyncWebClient) -> None:

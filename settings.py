@@ -37,7 +37,10 @@ class Settings:
     tavus_api_url: str = DEFAULT_TAVUS_API_URL
     log_level: str = "INFO"
     # Relayed Slack uploads, served to Tavus under PUBLIC_URL/media/.
-    media_dir: Path = Path("media")
+    media_dir: Path = Path("relayed-media")
+    # How often open requests are checked with Tavus (a lost callback is found this way).
+    poll_interval_seconds: float = 300.0
+    tavus_timeout_seconds: float = 30.0
 
     def __repr__(self) -> str:
         # Never let a token or key reach a log line through repr().
@@ -45,7 +48,9 @@ class Settings:
             f"Settings(public_url={self.public_url!r}, host={self.host!r}, port={self.port}, "
             f"database_path={str(self.database_path)!r}, slack_api_url={self.slack_api_url!r}, "
             f"tavus_api_url={self.tavus_api_url!r}, log_level={self.log_level!r}, "
-            f"media_dir={str(self.media_dir)!r})"
+            f"media_dir={str(self.media_dir)!r}, "
+            f"poll_interval_seconds={self.poll_interval_seconds}, "
+            f"tavus_timeout_seconds={self.tavus_timeout_seconds})"
         )
 
     @property
@@ -103,6 +108,21 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     if not is_http_url(tavus_api_url):
         problems.append(f"TAVUS_API_URL must be an absolute http(s) URL, got {tavus_api_url!r}")
 
+    def seconds(name: str, default: float, minimum: float) -> float:
+        raw = value(name)
+        if not raw:
+            return default
+        try:
+            found = float(raw)
+        except ValueError:
+            found = -1.0
+        if not minimum <= found <= 86400:
+            problems.append(f"{name} must be a number of seconds from {minimum:g} to 86400")
+        return found
+
+    poll_interval = seconds("POLL_INTERVAL_SECONDS", 300.0, 1.0)
+    tavus_timeout = seconds("TAVUS_TIMEOUT_SECONDS", 30.0, 0.1)
+
     log_level = (value("LOG_LEVEL") or "INFO").upper()
     if log_level not in LOG_LEVELS:
         problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
@@ -121,7 +141,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         slack_api_url=slack_api_url,
         tavus_api_url=tavus_api_url,
         log_level=log_level,
-        media_dir=Path(value("MEDIA_DIR"))
-        if value("MEDIA_DIR")
-        else database_path.parent / "media",
+        media_dir=Path(value("MEDIA_DIR") or database_path.parent / "relayed-media"),
+        poll_interval_seconds=poll_interval,
+        tavus_timeout_seconds=tavus_timeout,
     )

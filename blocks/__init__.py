@@ -23,3 +23,8 @@ class Message:
     def as_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for chat.postMessage / chat.update / ack / respond."""
         return {"text": self.text, "blocks": [block.to_dict() for block in self.blocks]}
+
+    @classmethod
+    def from_kwargs(cls, data: dict[str, Any]) -> Message:
+        """Back from `as_kwargs()` (e.g. as stored in the outbox)."""
+        return cls(text=str(data["text"]), blocks=Block.parse_all(data.get("blocks") or []))

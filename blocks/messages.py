@@ -15,7 +15,7 @@ STATUS = {
     State.SUCCEEDED: (":white_check_mark:", "Ready"),
     State.FAILED: (":x:", "Training failed"),
     State.NOT_CREATED: (":x:", "Not created"),
-    State.UNCERTAIN: (":warning:", "Unknown whether training started"),
+    State.UNCERTAIN: (":mag:", "Checking with Tavus whether training started"),
 }
 MODE_NAMES = {Mode.VIDEO: "From a video", Mode.IMAGE: "From a photo"}
 
@@ -30,6 +30,8 @@ def status_message(record: ReplicaRecord) -> Message:
         MODE_NAMES[request.mode],
         request.model_name,
     ]
+    if request.slack_file_name:
+        details.append(f"File: {escape(request.slack_file_name)}")
     if request.voice_name:
         details.append(f"Voice: {escape(request.voice_name)}")
     if record.replica_id:
@@ -65,12 +67,22 @@ def outcome_reply(record: ReplicaRecord) -> Message:
     elif record.state is State.UNCERTAIN:
         text = (
             f"{mention} :warning: I sent *{name}* to Tavus but got no clear answer ({error}). "
-            "A replica may have been created and may be training. I will not send it again "
-            "automatically, because each request can start a paid training: check the Tavus "
-            "dashboard before you try again."
+            "I will not send it again, because each request can start a paid training. "
+            "I'm asking Tavus whether it created the replica and will tell you here."
         )
     else:
         raise ValueError(f"request {record.id} has no outcome yet (state {record.state})")
+    return Message(text=text, blocks=[SectionBlock(text=MarkdownTextObject(text=text))])
+
+
+def adopted_reply(record: ReplicaRecord) -> Message:
+    """Said when an ambiguous create turns out to have started a training."""
+    name = escape(record.request.replica_name)
+    text = (
+        f"<@{record.origin.requester_id}> :gear: Tavus did create *{name}*: "
+        f"replica id `{escape(record.replica_id or '')}`. It is training now; I'll post here "
+        "when it is done."
+    )
     return Message(text=text, blocks=[SectionBlock(text=MarkdownTextObject(text=text))])
 
 

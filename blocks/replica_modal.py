@@ -10,7 +10,9 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
+    ButtonElement,
     CheckboxesElement,
     ContextBlock,
     ExternalDataSelectElement,
@@ -29,10 +31,19 @@ from blocks import escape
 from replicas.consent import consent_sentence
 from replicas.form import Field, FormDraft
 from replicas.request import MAX_NAME_LENGTH, MODELS, Mode
+from replicas.slack_files import SlackFile
 
 CALLBACK_ID = "replica_modal"
 PRIVATE_METADATA_LIMIT = 3000
 CHECKED = "yes"
+# Buttons that swap a Slack file for a link field and back.
+USE_LINK = "use_link"
+USE_SLACK_FILE = "use_slack_file"
+OPTION_TEXT_LIMIT = 75
+NEEDS_PUBLIC_URL = (
+    "To train from files shared in Slack, the bot needs a public URL that Tavus can download "
+    "from: whoever runs the bot sets `PUBLIC_URL` (see its README). Until then, paste a link."
+)
 
 MODE_LABELS = {Mode.VIDEO: "From a video", Mode.IMAGE: "From a photo"}
 # Fields that only exist in one mode; their typed values survive a mode switch in the stash.
@@ -52,6 +63,15 @@ class ModalContext:
     thread_ts: str | None = None
     # Values typed into fields hidden by a mode switch, restored when switching back.
     stash: dict[str, str] = field(default_factory=dict)
+    # Videos and photos of the Slack message the form was opened from (SlackFile.to_metadata).
+    files: list[dict[str, Any]] = field(default_factory=list)
+    use_link: bool = False  # the user chose a link over the Slack files
+    can_relay: bool = True  # False without PUBLIC_URL: Tavus could not download the files
+
+    @property
+    def slack_files(self) -> list[SlackFile]:
+        found = (SlackFile.from_slack(item) for item in self.files)
+        return [f for f in found if f is not None]
 
     def to_metadata(self) -> str:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -64,8 +84,8 @@ class ModalContext:
     @classmethod
     def from_metadata(cls, raw: str) -> ModalContext:
         data = json.loads(raw)
-        if not isinstance(data, dict):
-            raise ValueError("private_metadata is not a JSON object")
+        if not isinstance(data, dict) or not isinstance(data.get("files", []), list):
+            raise ValueError("private_metadata is not a JSON object of the expected shape")
         known = {f.name for f in fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in known})
 
@@ -106,6 +126,60 @@ def voice_option(voice_name: str) -> Option:
     return _option(voice_name, voice_name.capitalize())
 
 
+def _file_option(slack_file: SlackFile) -> Option:
+    text = slack_file.label
+    if len(text) > OPTION_TEXT_LIMIT:
+        text = text[: OPTION_TEXT_LIMIT - 1] + "…"
+    return _option(slack_file.id, text)
+
+
+def _button(text: str, action_id: str) -> ActionsBlock:
+    return ActionsBlock(elements=[ButtonElement(text=text, action_id=action_id)])
+
+
+def _note(text: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=text)])
+
+
+def _media_input(
+    draft: FormDraft,
+    context: ModalContext,
+    link_field: Field,
+    label: str,
+    placeholder: str,
+    requirement: str,
+) -> list[Block]:
+    """The training media: a Slack file of this mode when there is one (with a way to paste
+    a link instead), else the link field."""
+    files = [f for f in context.slack_files if f.mode is draft.mode]
+    if files and context.can_relay and not context.use_link:
+        options = [_file_option(f) for f in files]
+        chosen = next((o for o in options if o.value == draft.slack_file_id), options[0])
+        return [
+            InputBlock(
+                block_id=Field.SLACK_FILE,
+                label=label,
+                element=StaticSelectElement(
+                    action_id=Field.SLACK_FILE, options=options, initial_option=chosen
+                ),
+                hint="Shared in Slack; the bot hands Tavus a private copy.",
+            ),
+            _note(requirement),
+            _button("Paste a link instead", USE_LINK),
+        ]
+    blocks: list[Block] = [
+        _url_input(link_field, f"{label} link", getattr(draft, link_field), placeholder),
+        _note(requirement),
+    ]
+    if files:
+        if context.can_relay:
+            name = files[0].name if len(files) == 1 else "a file"
+            blocks.append(_button(f"Use {name} from Slack"[:OPTION_TEXT_LIMIT], USE_SLACK_FILE))
+        else:
+            blocks.append(_note(NEEDS_PUBLIC_URL))
+    return blocks
+
+
 def build_replica_modal(draft: FormDraft, context: ModalContext) -> View:
     """The request form for the draft's mode, prefilled with what the draft holds."""
     video = draft.mode is Mode.VIDEO
@@ -133,22 +207,17 @@ def build_replica_modal(draft: FormDraft, context: ModalContext) -> View:
         ),
     ]
     if video:
+        blocks += _media_input(
+            draft,
+            context,
+            Field.TRAIN_VIDEO_URL,
+            "Training video",
+            "https://…/training.mp4",
+            "A direct download link Tavus can fetch without signing in, valid for 24 h, or a "
+            "video shared in Slack: .mp4 (H.264 + AAC), 1080p, 25 fps or more, under 750 MB, "
+            "at least 1 minute.",
+        )
         blocks += [
-            _url_input(
-                Field.TRAIN_VIDEO_URL,
-                "Training video link",
-                draft.train_video_url,
-                "https://…/training.mp4",
-            ),
-            ContextBlock(
-                elements=[
-                    MarkdownTextObject(
-                        text="A direct download link Tavus can fetch without signing in, valid "
-                        "for 24 h: .mp4 (H.264 + AAC), 1080p, 25 fps or more, under 750 MB, "
-                        "at least 1 minute."
-                    )
-                ]
-            ),
             _url_input(
                 Field.CONSENT_VIDEO_URL,
                 "Consent video link",
@@ -167,19 +236,15 @@ def build_replica_modal(draft: FormDraft, context: ModalContext) -> View:
             ),
         ]
     else:
-        blocks += [
-            _url_input(
-                Field.TRAIN_IMAGE_URL, "Photo link", draft.train_image_url, "https://…/photo.png"
-            ),
-            ContextBlock(
-                elements=[
-                    MarkdownTextObject(
-                        text="A public JPG or PNG of at least 512×512: one person, head and "
-                        "shoulders visible, facing the camera, even light."
-                    )
-                ]
-            ),
-        ]
+        blocks += _media_input(
+            draft,
+            context,
+            Field.TRAIN_IMAGE_URL,
+            "Photo",
+            "https://…/photo.png",
+            "A public JPG or PNG of at least 512×512: one person, head and shoulders visible, "
+            "facing the camera, even light.",
+        )
     blocks.append(
         InputBlock(
             block_id=Field.VOICE_NAME,
@@ -270,6 +335,7 @@ def read_form(values: dict[str, Any]) -> FormDraft:
         auto_fix_training_image=_checked(values, Field.AUTO_FIX_TRAINING_IMAGE),
         model_name=_selected(values, Field.MODEL_NAME) or FormDraft.model_name,
         consent=_checked(values, Field.CONSENT),
+        slack_file_id=_selected(values, Field.SLACK_FILE),
     )
 
 

@@ -20,6 +20,7 @@ HTTP_STATUS = {
     CallbackVerdict.APPLIED: 200,
     CallbackVerdict.DUPLICATE: 200,
     CallbackVerdict.IN_PROGRESS: 200,
+    CallbackVerdict.CONFIRMING: 202,
     CallbackVerdict.DEFERRED: 202,
     CallbackVerdict.UNKNOWN_TOKEN: 404,
     CallbackVerdict.MALFORMED: 400,

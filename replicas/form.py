@@ -7,9 +7,10 @@ validation error keyed by field shows under the right input.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from pathlib import PurePosixPath
 
 from replicas.request import (
     DEFAULT_MODEL,
@@ -20,6 +21,7 @@ from replicas.request import (
     is_http_url,
     mode_for_url,
 )
+from replicas.slack_files import SlackFile
 
 # Slack may send a link as <url> or <url|label>; the label may contain spaces.
 SLACK_LINK = re.compile(r"<(https?://[^\s|>]+)(?:\|[^>]*)?>")
@@ -28,6 +30,7 @@ SLACK_LINK = re.compile(r"<(https?://[^\s|>]+)(?:\|[^>]*)?>")
 class Field(StrEnum):
     REPLICA_NAME = "replica_name"
     MODE = "mode"
+    SLACK_FILE = "slack_file"  # a video or photo shared in Slack, shown instead of a link
     TRAIN_VIDEO_URL = "train_video_url"
     CONSENT_VIDEO_URL = "consent_video_url"
     TRAIN_IMAGE_URL = "train_image_url"
@@ -50,6 +53,7 @@ class FormDraft:
     auto_fix_training_image: bool = False
     model_name: str = DEFAULT_MODEL
     consent: bool = False
+    slack_file_id: str = ""
 
 
 def draft_from_command_text(text: str) -> FormDraft:
@@ -69,8 +73,36 @@ def draft_from_command_text(text: str) -> FormDraft:
     return replace(draft, replica_name=" ".join(name_words)[:MAX_NAME_LENGTH])
 
 
-def validate(draft: FormDraft, known_voices: Collection[str]) -> ReplicaRequest | dict[str, str]:
-    """A ReplicaRequest, or error messages keyed by the field (block_id) they belong under."""
+def draft_from_files(files: Sequence[SlackFile]) -> FormDraft:
+    """Prefill from files shared in Slack: the first one Tavus can use (else the first one)
+    sets the mode and is chosen, and its name, without the extension, names the replica."""
+    usable = [f for f in files if f.mode is not None]
+    if not usable:
+        return FormDraft()
+    chosen = next((f for f in usable if f.problem() is None), usable[0])
+    assert chosen.mode is not None
+    name = PurePosixPath(chosen.name).stem.replace("_", " ").strip()
+    return FormDraft(replica_name=name[:MAX_NAME_LENGTH], mode=chosen.mode, slack_file_id=chosen.id)
+
+
+def _chosen_file(draft: FormDraft, files: Sequence[SlackFile]) -> SlackFile | str:
+    """The Slack file the draft chose, or why it cannot train this replica."""
+    chosen = next((f for f in files if f.id == draft.slack_file_id), None)
+    if chosen is None:
+        return "Choose one of the files shared in Slack, or paste a link instead."
+    if chosen.mode is not draft.mode:
+        wanted = "video" if draft.mode is Mode.VIDEO else "photo"
+        return f"{chosen.name or chosen.id} is not a {wanted}. Choose a {wanted}."
+    return chosen.problem() or chosen
+
+
+def validate(
+    draft: FormDraft, known_voices: Collection[str], files: Sequence[SlackFile] = ()
+) -> ReplicaRequest | dict[str, str]:
+    """A ReplicaRequest, or error messages keyed by the field (block_id) they belong under.
+
+    `files` are the Slack files the form offered; a draft that chose one trains from it.
+    """
     errors: dict[str, str] = {}
     name = draft.replica_name.strip()
     if not name:
@@ -91,17 +123,32 @@ def validate(draft: FormDraft, known_voices: Collection[str]) -> ReplicaRequest 
             return None
         return value
 
+    slack_file: SlackFile | None = None
+    if draft.slack_file_id:
+        chosen = _chosen_file(draft, files)
+        if isinstance(chosen, str):
+            errors[Field.SLACK_FILE] = chosen
+        else:
+            slack_file = chosen
+
     voice = draft.voice_name.strip().lower() or None
     if draft.mode is Mode.VIDEO:
-        video = url_field(
-            Field.TRAIN_VIDEO_URL, draft.train_video_url, required=True, what="training video"
-        )
+        # A Slack file stands in for the link; the relay fills the link in after submission.
+        video = None
+        if not draft.slack_file_id:
+            video = url_field(
+                Field.TRAIN_VIDEO_URL, draft.train_video_url, required=True, what="training video"
+            )
         consent_video = url_field(
             Field.CONSENT_VIDEO_URL, draft.consent_video_url, required=False, what="consent video"
         )
         image = None
     else:
-        image = url_field(Field.TRAIN_IMAGE_URL, draft.train_image_url, required=True, what="photo")
+        image = None
+        if not draft.slack_file_id:
+            image = url_field(
+                Field.TRAIN_IMAGE_URL, draft.train_image_url, required=True, what="photo"
+            )
         video = consent_video = None
         if voice is None:
             errors[Field.VOICE_NAME] = "A replica trained from a photo needs a voice."
@@ -125,4 +172,6 @@ def validate(draft: FormDraft, known_voices: Collection[str]) -> ReplicaRequest 
         train_image_url=image,
         voice_name=voice,
         auto_fix_training_image=draft.mode is Mode.IMAGE and draft.auto_fix_training_image,
+        slack_file_id=slack_file.id if slack_file else None,
+        slack_file_name=slack_file.name if slack_file else None,
     )

@@ -21,6 +21,7 @@ class ReplicaRecord:
     message_channel_id: str | None = None
     message_ts: str | None = None
     finished_at: str | None = None
+    create_sent_at: str | None = None  # when POST /v2/replicas went out (None: not yet)
 
     @property
     def reply_thread_ts(self) -> str | None:

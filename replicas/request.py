@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,6 +57,15 @@ class ReplicaRequest:
     train_image_url: str | None = None
     voice_name: str | None = None
     auto_fix_training_image: bool = False
+    # Training media shared in Slack: relayed to a public URL, which then fills the media URL.
+    slack_file_id: str | None = None
+    slack_file_name: str | None = None
+
+    def with_media_url(self, url: str) -> ReplicaRequest:
+        """This request with its training media at `url` (a relayed Slack file)."""
+        if self.mode is Mode.VIDEO:
+            return replace(self, train_video_url=url)
+        return replace(self, train_image_url=url)
 
     def tavus_body(self, callback_url: str | None) -> dict[str, Any]:
         """The POST /v2/replicas body: only the fields that apply to this mode."""

@@ -1,13 +1,18 @@
 """The replica workflow: submit → record → announce. Every entry point calls into here.
 
-Slack listeners, the Tavus callback route (and later the poller and App Home) are thin
-adapters; the state machine, the Tavus call and the Slack messages about a request live here.
+Slack listeners, the Tavus callback route and the reconciler (polling) are thin adapters; the
+state machine, the Tavus calls and the Slack messages about a request live here.
 
 Rules this module keeps:
-- SQLite first: a request is recorded before Tavus is called, and a result is committed
-  before the callback is answered.
-- POST /v2/replicas is sent once per request and never re-sent automatically.
-- Every state change is conditional, so duplicate deliveries change and post nothing.
+- SQLite first: a request is recorded before Tavus is called, and a callback is recorded
+  before it is answered.
+- POST /v2/replicas is sent once per request and never re-sent automatically: `create_sent_at`
+  is committed before it goes out, and a create whose answer was lost is reconciled by listing
+  the account's replicas.
+- A result is announced only once Tavus's GET agrees with it, whichever door brought it.
+- Every Slack message is written to the outbox in the same transaction as the state change
+  that calls for it (see replicas/outbox.py); every state change is conditional, so duplicate
+  deliveries change and post nothing.
 """
 
 from __future__ import annotations
@@ -17,33 +22,50 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Coroutine
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlite_utils
 
-from blocks.messages import outcome_reply, status_message
-from replicas.notifier import SLACK_ERRORS, SlackNotifier
+from blocks.messages import adopted_reply, outcome_reply
+from media.relay import MediaRelay, RelayError
+from replicas.outbox import OutboxWorker
 from replicas.record import ReplicaRecord
 from replicas.request import ReplicaRequest, SlackOrigin, State
 from settings import Settings
+from storage import outbox
 from storage import replicas as store
 from storage.database import Storage
-from tavus.client import TavusClient
-from tavus.errors import TavusAuthError, TavusError, TavusProtocolError, TavusRejectedError
+from tavus.client import ListedReplica, TavusClient
+from tavus.errors import (
+    TavusAuthError,
+    TavusError,
+    TavusProtocolError,
+    TavusRejectedError,
+    TavusServerError,
+    TavusUnreachableError,
+)
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SUCCESS_STATUSES = frozenset({"ready", "completed", "success"})
 FAILURE_STATUSES = frozenset({"error", "errored", "failed"})
+# Tavus's clock may run behind ours: a replica listed as created this long before our POST
+# went out still counts as created after it.
+CLOCK_SKEW = timedelta(minutes=2)
+# An ambiguous create that no listing has shown for this long did not create anything.
+UNCERTAIN_GIVE_UP = timedelta(minutes=15)
 
 
 class CallbackVerdict(StrEnum):
     """What became of a Tavus callback; the HTTP route maps each to a status code."""
 
     APPLIED = "applied"  # a result, recorded now
+    CONFIRMING = "confirming"  # a result, recorded; announced once Tavus's GET agrees
     DUPLICATE = "duplicate"  # a result already recorded
     IN_PROGRESS = "in_progress"  # not a final status; nothing to announce
     DEFERRED = "deferred"  # arrived before the create's answer; applied once it is known
@@ -108,13 +130,17 @@ class ReplicaWorkflow:
         settings: Settings,
         storage: Storage,
         tavus: TavusClient,
-        notifier: SlackNotifier,
+        relay: MediaRelay,
+        outbox: OutboxWorker,
     ) -> None:
         self._settings = settings
         self._storage = storage
         self._tavus = tavus
-        self._notifier = notifier
+        self._relay = relay
+        self._outbox = outbox
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Requests this process is submitting right now; the reconciler leaves them alone.
+        self._submitting: set[int] = set()
 
     # -- background work -------------------------------------------------------------------
 
@@ -135,7 +161,8 @@ class ReplicaWorkflow:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def close(self, grace_seconds: float = 5.0) -> None:
-        """Give running work `grace_seconds`, then cancel it."""
+        """Give running work `grace_seconds`, then cancel it. A create cancelled in flight
+        stays recorded as sent, and is reconciled at the next start."""
         if not self._tasks:
             return
         _, pending = await asyncio.wait(set(self._tasks), timeout=grace_seconds)
@@ -143,54 +170,103 @@ class ReplicaWorkflow:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
+    async def _commit(self, change: Callable[[sqlite_utils.Database], T]) -> T:
+        """Run a state change and the outbox rows it writes in one transaction, then let the
+        outbox worker deliver them."""
+
+        def atomically(db: sqlite_utils.Database) -> T:
+            with db.atomic():
+                return change(db)
+
+        result = await self._storage.run(atomically)
+        self._outbox.wake()
+        return result
+
     # -- door: a submitted request form ----------------------------------------------------
 
     async def accept(
         self, view_id: str, request: ReplicaRequest, origin: SlackOrigin
     ) -> Accepted | None:
-        """Record a validated request, before Slack is answered. None if this view was
-        already accepted (a repeated submission)."""
+        """Record a validated request (and its root message), before Slack is answered.
+        None if this view was already accepted (a repeated submission)."""
         token = secrets.token_urlsafe(32)
-        request_id = await self._storage.run(
-            store.insert_request,
-            view_id=view_id,
-            request=request,
-            origin=origin,
-            callback_token_hash=hash_token(token),
-        )
+
+        def record(db: sqlite_utils.Database) -> int | None:
+            request_id = store.insert_request(
+                db,
+                view_id=view_id,
+                request=request,
+                origin=origin,
+                callback_token_hash=hash_token(token),
+            )
+            if request_id is not None:
+                outbox.enqueue_status(db, request_id)
+            return request_id
+
+        request_id = await self._commit(record)
         if request_id is None:
             logger.info("View %s was already submitted; ignoring the repeat", view_id)
             return None
+        self._submitting.add(request_id)
         return Accepted(request_id=request_id, callback_token=token)
 
     def start_submission(self, accepted: Accepted) -> None:
+        self._submitting.add(accepted.request_id)
         self.spawn(self.submit(accepted), f"submit request {accepted.request_id}")
 
     async def submit(self, accepted: Accepted) -> None:
-        """Post the root message, send the request to Tavus once, record and show the answer."""
+        """Relay a Slack file if there is one, then send the request to Tavus once."""
         request_id = accepted.request_id
-        record = await self._storage.run(store.get_request, request_id)
-        await self._post_root(record)
         try:
-            created = await self._tavus.create_replica(
-                record.request.tavus_body(self._settings.callback_url(accepted.callback_token))
-            )
-        except TavusError as error:
-            await self._create_failed(request_id, error)
-            return
+            record = await self._storage.run(store.get_request, request_id)
+            request = record.request
+            if request.slack_file_id is not None:
+                relayed = await self._relay_file(request_id, request.slack_file_id)
+                if relayed is None:
+                    return
+                request = request.with_media_url(relayed)
+                await self._storage.run(store.set_media_url, request_id, request)
+            if not await self._storage.run(store.mark_create_sent, request_id):
+                logger.warning(
+                    "Request %s was already sent to Tavus; not sending it again", request_id
+                )
+                return
+            try:
+                created = await self._tavus.create_replica(
+                    request.tavus_body(self._settings.callback_url(accepted.callback_token))
+                )
+            except TavusError as error:
+                await self._create_failed(request_id, error)
+                return
+        finally:
+            self._submitting.discard(request_id)
 
         logger.info("Request %s: Tavus is training replica %s", request_id, created.replica_id)
-        await self._storage.run(store.mark_training, request_id, created.replica_id, created.status)
-        await self._refresh_root(request_id)
+
+        def training(db: sqlite_utils.Database) -> None:
+            if store.mark_training(db, request_id, created.replica_id, created.status):
+                outbox.enqueue_status(db, request_id)
+
+        await self._commit(training)
         await self._apply_deferred_callbacks(request_id, created.replica_id)
+
+    async def _relay_file(self, request_id: int, file_id: str) -> str | None:
+        """Copy a Slack file to where Tavus can fetch it; None (told and recorded) on failure."""
+        try:
+            relayed = await self._relay.relay(file_id, request_id)
+        except RelayError as error:
+            logger.warning("Could not relay file %s of request %s: %s", file_id, request_id, error)
+            await self._not_created(request_id, f"{error.user_message} Nothing was sent to Tavus.")
+            return None
+        return relayed.url
 
     async def _create_failed(self, request_id: int, error: TavusError) -> None:
         if isinstance(error, TavusAuthError):
             logger.error(
                 "Tavus rejected TAVUS_API_KEY (HTTP %s): %s", error.status_code, error.body
             )
-            state, reason = (
-                State.NOT_CREATED,
+            await self._not_created(
+                request_id,
                 "Tavus rejected this bot's API key. Ask whoever runs the bot to check "
                 "TAVUS_API_KEY. Nothing was created.",
             )
@@ -198,7 +274,7 @@ class ReplicaWorkflow:
             logger.warning(
                 "Tavus refused request %s: HTTP %s %s", request_id, error.status_code, error.body
             )
-            state, reason = State.NOT_CREATED, f"Tavus said: {error.reason}"
+            await self._not_created(request_id, f"Tavus said: {error.reason}")
         elif error.may_have_taken_effect:
             logger.error("Create for request %s is ambiguous: %s %s", request_id, error, error.body)
             if isinstance(error, TavusProtocolError):
@@ -207,21 +283,37 @@ class ReplicaWorkflow:
                 what = f"it failed with HTTP {error.status_code}"
             else:
                 what = "no answer came back"
-            state, reason = State.UNCERTAIN, f"Tavus got the request but {what}"
+            await self._uncertain(request_id, f"Tavus got the request but {what}")
         else:
             logger.error("Create for request %s never reached Tavus: %s", request_id, error)
-            state, reason = (
-                State.NOT_CREATED,
+            await self._not_created(
+                request_id,
                 "I could not reach Tavus, so nothing was created and nothing was charged. "
                 "Try again in a few minutes.",
             )
-        if await self._storage.run(store.mark_create_failed, request_id, state, reason):
-            await self.announce(request_id)
+
+    async def _not_created(self, request_id: int, reason: str) -> None:
+        def change(db: sqlite_utils.Database) -> None:
+            if store.mark_create_failed(db, request_id, State.NOT_CREATED, reason):
+                _announce(db, request_id, "outcome")
+
+        await self._commit(change)
+
+    async def _uncertain(self, request_id: int, reason: str) -> None:
+        def change(db: sqlite_utils.Database) -> None:
+            if store.mark_create_failed(db, request_id, State.UNCERTAIN, reason):
+                _announce(db, request_id, "uncertain")
+
+        await self._commit(change)
 
     # -- door: Tavus callback --------------------------------------------------------------
 
     async def handle_callback(self, token: str, raw_body: bytes) -> CallbackVerdict:
-        """Check a callback against its request and record it; durable before it returns."""
+        """Check a callback against its request and record it; durable before it returns.
+
+        A final status is announced only after `GET /v2/replicas/{id}` agrees (the body is
+        unsigned), in the background, so Tavus gets its answer at once.
+        """
         token_hash = hash_token(token)
         record = await self._storage.run(store.find_by_token_hash, token_hash)
         if record is None:
@@ -233,8 +325,11 @@ class ReplicaWorkflow:
             return CallbackVerdict.MALFORMED
         replica_id, result = parsed
         if record.replica_id is None and record.state in (State.SUBMITTING, State.UNCERTAIN):
-            # Tavus answered before the create's response was recorded: keep it for later.
+            # Tavus answered before the create's response was recorded, or that response was
+            # lost: keep it, and (for a lost one) check which replica it names.
             await self._audit(record.id, replica_id, result.status, CallbackVerdict.DEFERRED, raw)
+            if record.state is State.UNCERTAIN:
+                self.spawn(self._adopt_named(record.id, replica_id), f"check callback {record.id}")
             return CallbackVerdict.DEFERRED
         if record.replica_id != replica_id:
             logger.warning(
@@ -247,7 +342,11 @@ class ReplicaWorkflow:
                 record.id, replica_id, result.status, CallbackVerdict.REPLICA_MISMATCH, raw
             )
             return CallbackVerdict.REPLICA_MISMATCH
-        return await self.record_result(record.id, result, audit_body=raw)
+        if result.final_state is None or not record.state.is_open:
+            return await self.record_result(record.id, result, audit_body=raw)
+        await self._audit(record.id, replica_id, result.status, CallbackVerdict.CONFIRMING, raw)
+        self.spawn(self.check_replica(record.id, replica_id), f"confirm callback {record.id}")
+        return CallbackVerdict.CONFIRMING
 
     async def _audit(
         self,
@@ -267,96 +366,175 @@ class ReplicaWorkflow:
         )
 
     async def _apply_deferred_callbacks(self, request_id: int, replica_id: str) -> None:
+        """A callback that came before the create's answer: confirm it now."""
         callbacks = await self._storage.run(store.callbacks_for, request_id)
         for callback in callbacks:
             if callback["outcome"] != CallbackVerdict.DEFERRED:
                 continue
             parsed = _parse_callback(callback["raw_body"].encode())
-            if parsed is not None and parsed[0] == replica_id:
-                await self.record_result(request_id, parsed[1])
+            if parsed is not None and parsed[0] == replica_id and parsed[1].final_state:
+                await self.check_replica(request_id, replica_id)
+                return
+
+    # -- door: the reconciler (polling) ----------------------------------------------------
+
+    async def check_replica(self, request_id: int, replica_id: str) -> CallbackVerdict:
+        """Ask Tavus for the replica's status and record it (announcing a final one)."""
+        state = await self._tavus.get_replica(replica_id)
+        verdict = await self.record_result(
+            request_id, TrainingResult(status=state.status, error_message=state.error_message)
+        )
+        if verdict is CallbackVerdict.IN_PROGRESS:
+            logger.info(
+                "Request %s: Tavus says %s is still %s", request_id, replica_id, state.status
+            )
+        return verdict
+
+    async def reconcile(self) -> None:
+        """One round over every open request: resume what never reached Tavus, poll what is
+        training, resolve ambiguous creates. Raises TavusError when Tavus is unavailable, so
+        the caller backs off."""
+        unavailable: TavusError | None = None
+        for record in await self._storage.run(store.open_requests):
+            if record.id in self._submitting:
+                continue
+            if record.state is State.SUBMITTING and record.create_sent_at is None:
+                logger.info("Request %s was never sent to Tavus; sending it now", record.id)
+                self._resume(record.id)
+            elif record.state is State.SUBMITTING and record.replica_id is None:
+                # Sent, but the process stopped before Tavus's answer was recorded.
+                await self._uncertain(record.id, "the bot restarted before Tavus answered")
+            elif record.replica_id is not None:
+                try:
+                    await self.check_replica(record.id, record.replica_id)
+                except (TavusServerError, TavusUnreachableError, TavusAuthError) as error:
+                    unavailable = error
+                except TavusError as error:
+                    logger.warning("Could not check replica %s: %s", record.replica_id, error)
+        uncertain = [
+            r for r in await self._storage.run(store.open_requests) if r.state is State.UNCERTAIN
+        ]
+        if uncertain and unavailable is None:
+            await self._resolve_uncertain(uncertain)
+        if unavailable is not None:
+            raise unavailable
+
+    def _resume(self, request_id: int) -> None:
+        token = secrets.token_urlsafe(32)
+        self._submitting.add(request_id)
+
+        async def resume() -> None:
+            await self._storage.run(store.set_callback_token_hash, request_id, hash_token(token))
+            await self.submit(Accepted(request_id=request_id, callback_token=token))
+
+        self.spawn(resume(), f"resume request {request_id}")
+
+    async def _resolve_uncertain(self, uncertain: list[ReplicaRecord]) -> None:
+        """Find the replica each ambiguous create made: same name, created after the request
+        went out, not already another request's; the earliest sent claims the earliest made."""
+        listing = await self._tavus.list_replicas()
+        claimed = await self._storage.run(store.known_replica_ids)
+        now = datetime.now(UTC)
+        for record in sorted(uncertain, key=lambda r: r.create_sent_at or r.created_at):
+            sent = datetime.fromisoformat(record.create_sent_at or record.created_at)
+            candidates = sorted(
+                (
+                    replica
+                    for replica in listing
+                    if replica.replica_name == record.request.replica_name
+                    and replica.created_at is not None
+                    and replica.created_at >= sent - CLOCK_SKEW
+                    and replica.replica_id not in claimed
+                ),
+                key=lambda replica: replica.created_at or now,
+            )
+            if candidates:
+                claimed.add(candidates[0].replica_id)
+                await self._adopt(record.id, candidates[0])
+            elif now - sent > UNCERTAIN_GIVE_UP:
+                logger.info("Request %s: no replica of it in Tavus's list", record.id)
+                await self._not_created(
+                    record.id,
+                    "Tavus has no replica from this request, so nothing was created and "
+                    "nothing was charged. You can submit it again.",
+                )
+
+    async def _adopt_named(self, request_id: int, replica_id: str) -> None:
+        """A callback for an ambiguous create names its replica: adopt it once GET shows it
+        exists under this request's name and belongs to no other request."""
+        record = await self._storage.run(store.get_request, request_id)
+        state = await self._tavus.get_replica(replica_id)
+        known = await self._storage.run(store.known_replica_ids)
+        if replica_id in known:
+            return
+        listed = ListedReplica(
+            replica_id=replica_id,
+            replica_name=record.request.replica_name,
+            status=state.status,
+            created_at=None,
+            error_message=state.error_message,
+        )
+        await self._adopt(request_id, listed)
+
+    async def _adopt(self, request_id: int, replica: ListedReplica) -> None:
+        logger.info("Request %s created replica %s after all", request_id, replica.replica_id)
+
+        def change(db: sqlite_utils.Database) -> bool:
+            adopted = store.adopt_replica(db, request_id, replica.replica_id, replica.status)
+            if adopted:
+                outbox.enqueue_status(db, request_id)
+                outbox.enqueue_reply(
+                    db,
+                    request_id,
+                    "adopted",
+                    adopted_reply(store.get_request(db, request_id)).as_kwargs(),
+                )
+            return adopted
+
+        if await self._commit(change):
+            result = TrainingResult(status=replica.status, error_message=replica.error_message)
+            if result.final_state is not None:
+                await self.check_replica(request_id, replica.replica_id)
 
     # -- shared: a training result, whichever door it came through -------------------------
 
     async def record_result(
         self, request_id: int, result: TrainingResult, *, audit_body: str | None = None
     ) -> CallbackVerdict:
-        """Commit a reported status; announce it once if it is a final one."""
+        """Commit a reported status, and announce it once if it is a final one."""
         final = result.final_state
 
-        def commit(db: sqlite_utils.Database) -> CallbackVerdict:
-            with db.atomic():
-                if final is None:
-                    store.note_tavus_status(db, request_id, result.status)
-                    verdict = CallbackVerdict.IN_PROGRESS
-                elif store.finish_training(
+        def change(db: sqlite_utils.Database) -> CallbackVerdict:
+            if final is None:
+                store.note_tavus_status(db, request_id, result.status)
+                verdict = CallbackVerdict.IN_PROGRESS
+            elif store.finish_training(
+                db,
+                request_id,
+                succeeded=final is State.SUCCEEDED,
+                tavus_status=result.status,
+                error_message=result.error_message,
+            ):
+                _announce(db, request_id, "outcome")
+                verdict = CallbackVerdict.APPLIED
+            else:
+                verdict = CallbackVerdict.DUPLICATE
+            if audit_body is not None:
+                store.record_callback(
                     db,
                     request_id,
-                    succeeded=final is State.SUCCEEDED,
-                    tavus_status=result.status,
-                    error_message=result.error_message,
-                ):
-                    verdict = CallbackVerdict.APPLIED
-                else:
-                    verdict = CallbackVerdict.DUPLICATE
-                if audit_body is not None:
-                    record = store.get_request(db, request_id)
-                    store.record_callback(
-                        db,
-                        request_id,
-                        replica_id=record.replica_id,
-                        status=result.status,
-                        outcome=verdict.value,
-                        raw_body=audit_body,
-                    )
+                    replica_id=store.get_request(db, request_id).replica_id,
+                    status=result.status,
+                    outcome=verdict.value,
+                    raw_body=audit_body,
+                )
             return verdict
 
-        verdict = await self._storage.run(commit)
-        if verdict is CallbackVerdict.APPLIED:
-            self.spawn(self.announce(request_id), f"announce request {request_id}")
-        return verdict
+        return await self._commit(change)
 
-    # -- Slack messages ----------------------------------------------------------------------
 
-    async def announce(self, request_id: int) -> None:
-        """Show a finished request's outcome: root message edited, a reply mentioning the
-        requester in its thread."""
-        record = await self._refresh_root(request_id)
-        if record.message_channel_id is None:
-            return  # Slack refused even a new root message; already logged
-        try:
-            await self._notifier.post(
-                record.message_channel_id,
-                record.origin.requester_id,
-                outcome_reply(record),
-                thread_ts=record.reply_thread_ts,
-            )
-        except SLACK_ERRORS:
-            logger.exception("Could not post the outcome of request %s", request_id)
-
-    async def _post_root(self, record: ReplicaRecord) -> ReplicaRecord:
-        """Post the root status message; returns the record with where it went."""
-        try:
-            posted = await self._notifier.post(
-                record.origin.channel_id,
-                record.origin.requester_id,
-                status_message(record),
-                thread_ts=record.origin.thread_ts,
-            )
-        except SLACK_ERRORS:
-            logger.exception("Could not post the status message of request %s", record.id)
-            return record
-        await self._storage.run(store.set_root_message, record.id, posted.channel_id, posted.ts)
-        return replace(record, message_channel_id=posted.channel_id, message_ts=posted.ts)
-
-    async def _refresh_root(self, request_id: int) -> ReplicaRecord:
-        """Bring the root message up to date with the stored state (posting it if missing)."""
-        record = await self._storage.run(store.get_request, request_id)
-        if record.message_channel_id is None or record.message_ts is None:
-            return await self._post_root(record)
-        try:
-            await self._notifier.update(
-                record.message_channel_id, record.message_ts, status_message(record)
-            )
-        except SLACK_ERRORS:
-            logger.exception("Could not update the status message of request %s", request_id)
-        return record
+def _announce(db: sqlite_utils.Database, request_id: int, reply: str) -> None:
+    """Within a state change: refresh the root message and reply in its thread, once."""
+    outbox.enqueue_status(db, request_id)
+    message = outcome_reply(store.get_request(db, request_id))
+    outbox.enqueue_reply(db, request_id, reply, message.as_kwargs())

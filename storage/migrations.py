@@ -110,3 +110,40 @@ def add_slack_files(db: sqlite_utils.Database) -> None:
     )
     db.table("media_files").create_index(["request_id"])
     db.table("media_files").create_index(["created_at"])
+
+
+@migrations()
+def add_outbox(db: sqlite_utils.Database) -> None:
+    """Durable Slack messages, and when each create was sent (for reconciling ambiguous ones)."""
+    # Set just before POST /v2/replicas: a request still `submitting` after a restart was
+    # sent (and must be reconciled, never re-sent) exactly when this is set.
+    db.table("replica_requests").add_column("create_sent_at", str)
+    db.table("outbox").create(
+        {
+            "id": int,
+            "request_id": int,
+            # At most one message per key: "<request>:status" (the root message, posted
+            # once and then edited) or "<request>:<reply name>".
+            "key": str,
+            "kind": str,  # "status" (rendered when delivered) or "reply" (payload below)
+            "payload": str,  # JSON {"text", "blocks"} of a reply
+            "state": str,  # pending, sending (outcome unknown until it is checked), sent, failed
+            "attempts": int,
+            # Bumped by every ask to refresh the root message: a delivery that rendered an
+            # older version leaves the row pending, so the newest state always gets shown.
+            "version": int,
+            "next_attempt_at": str,
+            "channel_id": str,  # where it was posted, and its ts
+            "ts": str,
+            "last_error": str,
+            "created_at": str,
+            "sent_at": str,
+        },
+        pk="id",
+        not_null={"request_id", "key", "kind", "state", "attempts", "next_attempt_at"},
+        foreign_keys=[("request_id", "replica_requests", "id")],
+        defaults={"attempts": 0, "version": 0},
+    )
+    outbox = db.table("outbox")
+    outbox.create_index(["key"], unique=True)
+    outbox.create_index(["state", "next_attempt_at"])

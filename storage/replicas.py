@@ -39,6 +39,8 @@ def _record(row: dict[str, Any]) -> ReplicaRecord:
             train_image_url=row["train_image_url"],
             voice_name=row["voice_name"],
             auto_fix_training_image=bool(row["auto_fix_training_image"]),
+            slack_file_id=row["slack_file_id"],
+            slack_file_name=row["slack_file_name"],
         ),
         origin=SlackOrigin(
             requester_id=row["requester_id"],
@@ -53,6 +55,7 @@ def _record(row: dict[str, Any]) -> ReplicaRecord:
         message_channel_id=row["message_channel_id"],
         message_ts=row["message_ts"],
         finished_at=row["finished_at"],
+        create_sent_at=row["create_sent_at"],
     )
 
 
@@ -71,9 +74,9 @@ def insert_request(
             cursor = db.execute(
                 f"""INSERT INTO {REQUESTS} (view_id, team_id, requester_id, channel_id, thread_ts,
                     replica_name, mode, model_name, train_video_url, consent_video_url,
-                    train_image_url, voice_name, auto_fix_training_image, state,
-                    callback_token_hash, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    train_image_url, voice_name, auto_fix_training_image, slack_file_id,
+                    slack_file_name, state, callback_token_hash, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [
                     view_id,
                     origin.team_id,
@@ -88,6 +91,8 @@ def insert_request(
                     request.train_image_url,
                     request.voice_name,
                     int(request.auto_fix_training_image),
+                    request.slack_file_id,
+                    request.slack_file_name,
                     State.SUBMITTING.value,
                     callback_token_hash,
                     now,
@@ -126,6 +131,59 @@ def set_root_message(db: sqlite_utils.Database, request_id: int, channel_id: str
     _update(db, request_id, "1", {"message_channel_id": channel_id, "message_ts": ts})
 
 
+def set_media_url(db: sqlite_utils.Database, request_id: int, request: ReplicaRequest) -> None:
+    """Keep the public URL a relayed Slack file got, before it is sent to Tavus."""
+    _update(
+        db,
+        request_id,
+        "1",
+        {"train_video_url": request.train_video_url, "train_image_url": request.train_image_url},
+    )
+
+
+def mark_create_sent(db: sqlite_utils.Database, request_id: int) -> bool:
+    """Recorded just before POST /v2/replicas: from here on, a crash leaves the create
+    ambiguous (reconciled by listing replicas), never re-sent. False if already sent."""
+    return _update(
+        db,
+        request_id,
+        "state = 'submitting' AND create_sent_at IS NULL",
+        {"create_sent_at": utc_now()},
+    )
+
+
+def set_callback_token_hash(db: sqlite_utils.Database, request_id: int, token_hash: str) -> None:
+    """A resumed submission gets a fresh callback token (only its hash is ever stored)."""
+    _update(db, request_id, "create_sent_at IS NULL", {"callback_token_hash": token_hash})
+
+
+def open_requests(db: sqlite_utils.Database) -> list[ReplicaRecord]:
+    """Requests that may still get a training result, oldest first."""
+    return [_record(row) for row in db.table(REQUESTS).rows_where(IS_OPEN, order_by="id")]
+
+
+def known_replica_ids(db: sqlite_utils.Database) -> set[str]:
+    rows = db.execute(f"SELECT replica_id FROM {REQUESTS} WHERE replica_id IS NOT NULL")
+    return {row[0] for row in rows.fetchall()}
+
+
+def adopt_replica(
+    db: sqlite_utils.Database, request_id: int, replica_id: str, tavus_status: str
+) -> bool:
+    """An ambiguous create turned out to have created `replica_id`: it is training."""
+    return _update(
+        db,
+        request_id,
+        "state IN ('submitting', 'uncertain') AND replica_id IS NULL",
+        {
+            "state": State.TRAINING.value,
+            "replica_id": replica_id,
+            "tavus_status": tavus_status,
+            "error_message": None,
+        },
+    )
+
+
 def mark_training(
     db: sqlite_utils.Database, request_id: int, replica_id: str, tavus_status: str
 ) -> bool:
@@ -146,12 +204,13 @@ def mark_training(
 def mark_create_failed(
     db: sqlite_utils.Database, request_id: int, state: State, error_message: str
 ) -> bool:
-    """The create failed: NOT_CREATED (certainly nothing started) or UNCERTAIN."""
+    """The create failed: NOT_CREATED (certainly nothing started) or UNCERTAIN; or an
+    UNCERTAIN one turned out NOT_CREATED."""
     finished = {"finished_at": utc_now()} if not state.is_open else {}
     return _update(
         db,
         request_id,
-        "state = 'submitting'",
+        f"state IN ('submitting', 'uncertain') AND state != '{state.value}' AND replica_id IS NULL",
         {"state": state.value, "error_message": error_message, **finished},
     )
 

@@ -1,7 +1,7 @@
 """A small async client for the parts of the Tavus API the bot uses.
 
 `create_replica` is sent exactly once and never retried: each call may start a paid training.
-Reads (`get_replica`, `list_voices`) are safe to retry and are retried briefly.
+Reads (`get_replica`, `list_replicas`, `list_voices`) are safe to retry and are retried briefly.
 """
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -25,9 +27,10 @@ from tavus.errors import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-VOICES_PAGE_SIZE = 100  # the documented maximum
-MAX_VOICE_PAGES = 50  # a bound in case the API ever stops reporting total_count
+DEFAULT_TIMEOUT_SECONDS = 30.0
+CONNECT_TIMEOUT_SECONDS = 10.0
+PAGE_SIZE = 100  # the documented maximum of /v2/voices; also used for /v2/replicas
+MAX_PAGES = 200  # a bound in case the API ever stops reporting total_count
 READ_RETRIES = 2
 
 
@@ -43,6 +46,28 @@ class ReplicaState:
     status: str
     error_message: str | None
     training_progress: str | None
+
+
+@dataclass(frozen=True)
+class ListedReplica:
+    """A replica of the account, as `GET /v2/replicas` lists it."""
+
+    replica_id: str
+    replica_name: str
+    status: str
+    created_at: datetime | None
+    error_message: str | None = None
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Tavus's ISO timestamps ("2024-01-24T07:14:03.327Z"); None if absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 @dataclass(frozen=True)
@@ -62,12 +87,19 @@ def _first_str(item: dict[str, Any], *keys: str) -> str | None:
 
 class TavusClient:
     def __init__(
-        self, base_url: str, api_key: str, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(
             base_url=base_url,
             headers={"x-api-key": api_key, "accept": "application/json"},
-            timeout=DEFAULT_TIMEOUT,
+            timeout=httpx.Timeout(
+                timeout_seconds, connect=min(timeout_seconds, CONNECT_TIMEOUT_SECONDS)
+            ),
             transport=transport,
         )
 
@@ -96,16 +128,31 @@ class TavusClient:
             training_progress=str(progress) if progress is not None else None,
         )
 
-    async def list_voices(self) -> list[Voice]:
-        """Every stock voice, all pages (1-based), in Tavus's order."""
-        voices: list[Voice] = []
-        for page in range(1, MAX_VOICE_PAGES + 1):
-            data = await self._read("/v2/voices", params={"limit": VOICES_PAGE_SIZE, "page": page})
-            items = data.get("data")
-            if not isinstance(items, list):
-                raise TavusProtocolError(
-                    "Tavus voice list has no data array", status_code=200, body=json.dumps(data)
+    async def list_replicas(self) -> list[ListedReplica]:
+        """Every replica of the account, all pages."""
+        replicas: list[ListedReplica] = []
+        async for items in self._pages("/v2/replicas", {"replica_type": "user"}):
+            for item in items:
+                if not isinstance(item, dict):
+                    continue
+                replica_id = _first_str(item, "replica_id", "face_id")
+                if replica_id is None:
+                    continue
+                replicas.append(
+                    ListedReplica(
+                        replica_id=replica_id,
+                        replica_name=_first_str(item, "replica_name", "face_name") or "",
+                        status=str(item.get("status") or ""),
+                        created_at=parse_time(item.get("created_at")),
+                        error_message=_first_str(item, "error_message"),
+                    )
                 )
+        return replicas
+
+    async def list_voices(self) -> list[Voice]:
+        """Every stock voice, all pages, in Tavus's order."""
+        voices: list[Voice] = []
+        async for items in self._pages("/v2/voices"):
             for item in items:
                 # Item shapes vary between sources; skip anything without a voice_name.
                 if isinstance(item, dict) and (name := _first_str(item, "voice_name")):
@@ -115,10 +162,29 @@ class TavusClient:
                         if isinstance(t, dict) and t.get("tag_name")
                     )
                     voices.append(Voice(name=name.lower(), tags=tags))
-            total = data.get("total_count")
-            if len(items) < VOICES_PAGE_SIZE or (isinstance(total, int) and len(voices) >= total):
-                break
         return voices
+
+    async def _pages(
+        self, path: str, params: dict[str, Any] | None = None
+    ) -> AsyncIterator[list[Any]]:
+        """The `data` arrays of a listing, pages 1, 2, … until a short page or total_count."""
+        seen = 0
+        for page in range(1, MAX_PAGES + 1):
+            data = await self._read(
+                path, params={**(params or {}), "limit": PAGE_SIZE, "page": page}
+            )
+            items = data.get("data")
+            if not isinstance(items, list):
+                raise TavusProtocolError(
+                    f"Tavus listing {path} has no data array",
+                    status_code=200,
+                    body=json.dumps(data),
+                )
+            yield items
+            seen += len(items)
+            total = data.get("total_count")
+            if len(items) < PAGE_SIZE or (isinstance(total, int) and seen >= total):
+                return
 
     async def _read(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """A GET, retried on 429, 5xx and network errors: reads are safe to repeat."""
@@ -181,4 +247,11 @@ class TavusClient:
         return data
 
 
-__all__ = ["CreatedReplica", "ReplicaState", "TavusClient", "TavusError", "Voice"]
+__all__ = [
+    "CreatedReplica",
+    "ListedReplica",
+    "ReplicaState",
+    "TavusClient",
+    "TavusError",
+    "Voice",
+]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,7 +65,11 @@ def state_values(view: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]
         block_id, action_id, kind = block["block_id"], element["action_id"], element["type"]
         value = inputs.get(block_id)
         state: dict[str, Any] = {"type": kind}
-        if kind in ("plain_text_input", "url_text_input"):
+        if block_id not in inputs and kind != "checkboxes":
+            # Untouched inputs keep what the form was prefilled with, as in Slack.
+            state["value"] = element.get("initial_value")
+            state["selected_option"] = element.get("initial_option")
+        elif kind in ("plain_text_input", "url_text_input"):
             state["value"] = value
         elif kind in ("radio_buttons", "static_select", "external_select"):
             state["selected_option"] = (
@@ -114,8 +118,12 @@ class Bot:
         return self.runner.app[SERVICES]
 
     async def settle(self) -> None:
-        """Wait for the work the bot does after answering (posting, calling Tavus)."""
-        await self.services.workflow.idle()
+        """Wait for the work the bot does after answering (calling Tavus, posting to Slack)."""
+        services = self.services
+        await services.workflow.idle()
+        await services.outbox.idle()
+        await services.workflow.idle()
+        await services.outbox.idle()
 
     # -- Slack into the bot --------------------------------------------------------------------
 
@@ -230,6 +238,77 @@ class Bot:
             view=self.view_payload(view_id, view, {}),
         )
 
+    async def event(
+        self, event: dict[str, Any], *, event_id: str = "Ev1", retry_num: int | None = None
+    ) -> httpx.Response:
+        """An Events API delivery of `event`; `retry_num` marks it as Slack's retry."""
+        body = json.dumps(
+            {
+                "token": "deprecated",
+                "team_id": "T1",
+                "api_app_id": "A1",
+                "type": "event_callback",
+                "event_id": event_id,
+                "event_time": 1700000000,
+                "authorizations": [{"team_id": "T1", "user_id": "UBOT", "is_bot": True}],
+                "event": event,
+            }
+        )
+        headers = signed_headers(body, "application/json")
+        if retry_num is not None:
+            headers["x-slack-retry-num"] = str(retry_num)
+            headers["x-slack-retry-reason"] = "http_timeout"
+        return await self.http.post(f"{self.url}/slack/events", content=body, headers=headers)
+
+    async def click(self, action_id: str, value: str = "", *, user: str = "U1") -> httpx.Response:
+        """A button click on an ephemeral message (Slack sends no `message` for those)."""
+        return await self.interaction(
+            "block_actions",
+            user=user,
+            trigger_id="1337.45.mnop",
+            container={"type": "message", "is_ephemeral": True, "channel_id": "C1"},
+            channel={"id": "C1", "name": "general"},
+            response_url=f"{self.slack.url}/respond/2",
+            actions=[
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "b",
+                    "value": value,
+                    "action_ts": "1700000000.2",
+                }
+            ],
+        )
+
+    async def press_in_form(
+        self, view_id: str, view: dict[str, Any], action_id: str, inputs: dict[str, Any]
+    ) -> httpx.Response:
+        """A button click inside the form."""
+        return await self.interaction(
+            "block_actions",
+            trigger_id="1337.46.qrst",
+            container={"type": "view", "view_id": view_id},
+            view=self.view_payload(view_id, view, inputs),
+            actions=[
+                {"type": "button", "action_id": action_id, "block_id": "b", "action_ts": "1.2"}
+            ],
+        )
+
+    async def shortcut(
+        self, message: dict[str, Any], *, user: str = "U1", channel: str = "C1"
+    ) -> httpx.Response:
+        """The "Create replica" message shortcut used on `message`."""
+        return await self.interaction(
+            "message_action",
+            user=user,
+            callback_id="create_replica",
+            trigger_id="1337.47.uvwx",
+            response_url=f"{self.slack.url}/respond/3",
+            channel={"id": channel, "name": "general"},
+            message_ts=message["ts"],
+            message=message,
+        )
+
     # -- Tavus into the bot --------------------------------------------------------------------
 
     def callback_token(self, create_index: int = -1) -> str:
@@ -299,3 +378,28 @@ async def bot(tmp_path: Path, fake_slack: FakeSlack, fake_tavus: FakeTavus) -> A
         await running.start()
         yield running
         await running.stop()
+
+
+BotFactory = Callable[..., Awaitable[Bot]]
+
+
+@pytest.fixture
+async def make_bot(
+    tmp_path: Path, fake_slack: FakeSlack, fake_tavus: FakeTavus
+) -> AsyncIterator[BotFactory]:
+    """Start a bot with some settings changed, e.g. `await make_bot(public_url=None)`."""
+    started: list[Bot] = []
+    async with httpx.AsyncClient(timeout=10) as http:
+
+        async def start(**overrides: Any) -> Bot:
+            settings = make_settings(
+                tmp_path, f"{fake_slack.url}/api/", fake_tavus.url, **overrides
+            )
+            running = Bot(settings=settings, slack=fake_slack, tavus=fake_tavus, http=http)
+            await running.start()
+            started.append(running)
+            return running
+
+        yield start
+        for running in started:
+            await running.stop()

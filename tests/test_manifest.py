@@ -10,6 +10,7 @@ import yaml
 
 from app_factory import SLACK_EVENTS_PATH
 from handlers.commands import COMMAND
+from handlers.file_shares import SHORTCUT
 
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yml"
 
@@ -40,12 +41,32 @@ def test_only_the_scopes_the_features_need(manifest: dict[str, Any]) -> None:
         "chat:write",
         "channels:join",
         "users:read",
+        "files:read",
+        "channels:history",
+        "groups:history",
+        "im:history",
+        "mpim:history",
     }
 
 
-def test_no_event_is_subscribed_without_a_listener(manifest: dict[str, Any]) -> None:
-    # Unhandled events get 404 from Bolt and are retried by Slack.
-    assert "event_subscriptions" not in manifest["settings"]
+def test_events_come_to_the_events_path(manifest: dict[str, Any]) -> None:
+    events = manifest["settings"]["event_subscriptions"]
+    assert events["request_url"].endswith(SLACK_EVENTS_PATH)
+    # Each of these has a listener in handlers/file_shares.py (unhandled ones get 404 and
+    # are retried); tests/handlers/test_file_shares.py sends each one.
+    assert set(events["bot_events"]) == {
+        "message.channels",
+        "message.groups",
+        "message.im",
+        "message.mpim",
+        "file_shared",
+    }
+
+
+def test_the_shortcut_is_the_one_the_code_listens_for(manifest: dict[str, Any]) -> None:
+    [shortcut] = manifest["features"]["shortcuts"]
+    assert shortcut["callback_id"] == SHORTCUT and shortcut["type"] == "message"
+    assert len(shortcut["name"]) <= 24 and len(shortcut["description"]) <= 80
 
 
 def test_limits(manifest: dict[str, Any]) -> None:

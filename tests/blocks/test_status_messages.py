@@ -70,7 +70,7 @@ EXPECTED_STATUS = {
     State.SUCCEEDED: (":white_check_mark:", "Ready"),
     State.FAILED: (":x:", "Training failed"),
     State.NOT_CREATED: (":x:", "Not created"),
-    State.UNCERTAIN: (":warning:", "Unknown whether training started"),
+    State.UNCERTAIN: (":mag:", "Checking with Tavus whether training started"),
 }
 
 
@@ -222,7 +222,7 @@ def test_outcome_uncertain_says_it_will_not_resend() -> None:
     assert message.text.startswith("<@U123>")
     assert "no answer from Tavus" in message.text
     assert "will not send it again" in message.text
-    assert "Tavus dashboard" in message.text
+    assert "asking Tavus whether it created the replica" in message.text
 
 
 def test_outcome_escapes_the_name() -> None:

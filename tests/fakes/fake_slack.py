@@ -2,17 +2,27 @@
 
 Failure modes are set per test: channels the bot is not in, private channels it cannot join,
 and one-off errors for the next call to a method.
+
+It also hosts files (`add_file`): `files.info` describes them and `url_private_download` serves
+them like Slack does, with the bot token, or a login page without it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import secrets
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 BOT_TOKEN = "xoxb-test-token"
+LOGIN_PAGE = "<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in</body></html>"
+DOWNLOAD_CHUNK = 1024 * 1024
 
 
 @dataclass
@@ -29,6 +39,52 @@ class Posted:
     blocks: list[dict[str, Any]]
     thread_ts: str | None
     updates: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass
+class Ephemeral:
+    channel: str
+    user: str
+    text: str
+    blocks: list[dict[str, Any]]
+    thread_ts: str | None
+
+
+@dataclass
+class Hold:
+    """Calls to a method wait here (Slack not answering) until released, then fail with 500.
+
+    With `record_first`, the message is posted before the wait: Slack did it, but its answer
+    never arrives.
+    """
+
+    method: str
+    record_first: bool
+    waiting: int = 0
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@dataclass
+class HostedFile:
+    info: dict[str, Any]  # the full file object; tests may edit it (e.g. its size)
+    content: bytes | Path
+
+    @property
+    def length(self) -> int:
+        if isinstance(self.content, Path):
+            return self.content.stat().st_size
+        return len(self.content)
+
+
+@dataclass
+class Download:
+    file_id: str
+    path: str
+    authorized: bool
 
 
 class FakeSlack:
@@ -41,7 +97,20 @@ class FakeSlack:
         self.real_names: dict[str, str] = {}
         self.fail_next: dict[str, list[str]] = {}  # method -> errors for its next calls
         self.responses: list[dict[str, Any]] = []  # bodies POSTed to response_url
+        self.ephemerals: list[Ephemeral] = []
+        self.holds: dict[str, Hold] = {}
+        self.files: dict[str, HostedFile] = {}
+        self.download_requests: list[Download] = []
+        # Downloads first answer 302 to a presigned URL that needs no token, on this server or
+        # at `presigned_origin` (e.g. the same server under another host name).
+        self.redirect_downloads = False
+        self.presigned_origin = ""
+        # Send the whole Content-Length, then drop the connection after this many bytes.
+        self.cut_download_after: int | None = None
+        self.login_page_downloads = False  # as if the bot lacked files:read
         self._count = 0
+        self._file_count = 0
+        self._presigned: dict[str, str] = {}  # secret -> file id
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -50,6 +119,9 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/respond/{id}", self._respond)
+        app.router.add_get("/files-pri/{team_file}/download/{name}", self._download)
+        app.router.add_get("/files-pri/{team_file}/{name}", self._download)  # url_private
+        app.router.add_get("/files-tmb/presigned/{secret}/{name}", self._presigned_download)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -74,6 +146,99 @@ class FakeSlack:
     def messages_in(self, channel: str) -> list[Posted]:
         return [m for m in self.messages if m.channel == channel]
 
+    # -- files -------------------------------------------------------------------------------
+
+    def add_file(
+        self,
+        name: str,
+        mimetype: str,
+        content: bytes | Path,
+        *,
+        connect_stub: bool = False,
+        size: int | None = None,
+    ) -> dict[str, Any]:
+        """Host a file; returns the file object a message event would carry (a Slack Connect
+        stub if `connect_stub`). `size` overrides the size Slack reports."""
+        self._file_count += 1
+        file_id = f"F{self._file_count:08d}"
+        hosted = HostedFile(info={}, content=content)
+        download = f"{self.url}/files-pri/T1-{file_id}/download/{name}"
+        hosted.info = {
+            "id": file_id,
+            "created": 1700000000,
+            "timestamp": 1700000000,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": name.rpartition(".")[2].lower() if "." in name else "binary",
+            "pretty_type": mimetype,
+            "user": "U1",
+            "mode": "hosted",
+            "is_external": False,
+            "is_public": True,
+            "size": hosted.length if size is None else size,
+            "url_private": download.replace("/download/", "/", 1),
+            "url_private_download": download,
+            "permalink": f"{self.url}/files/U1/{file_id}/{name}",
+        }
+        self.files[file_id] = hosted
+        if connect_stub:
+            return {"id": file_id, "mode": "file_access", "file_access": "check_file_info"}
+        return dict(hosted.info)
+
+    def _files_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        hosted = self.files.get(str(params.get("file")))
+        if hosted is None:
+            return {"ok": False, "error": "file_not_found"}
+        return {"ok": True, "file": dict(hosted.info)}
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        file_id = request.match_info["team_file"].rpartition("-")[2]
+        authorized = request.headers.get("Authorization") == f"Bearer {BOT_TOKEN}"
+        self.download_requests.append(Download(file_id, request.path, authorized))
+        hosted = self.files.get(file_id)
+        if not authorized or self.login_page_downloads:
+            # What Slack does without the token or the files:read scope.
+            return web.Response(text=LOGIN_PAGE, content_type="text/html")
+        if hosted is None:
+            return web.Response(status=404, text="file not found")
+        if self.redirect_downloads:
+            secret = secrets.token_urlsafe(8)
+            self._presigned[secret] = file_id
+            name = request.match_info["name"]
+            raise web.HTTPFound(f"{self.presigned_origin}/files-tmb/presigned/{secret}/{name}")
+        return await self._send(request, hosted)
+
+    async def _presigned_download(self, request: web.Request) -> web.StreamResponse:
+        file_id = self._presigned.get(request.match_info["secret"], "")
+        authorized = request.headers.get("Authorization") == f"Bearer {BOT_TOKEN}"
+        self.download_requests.append(Download(file_id, request.path, authorized))
+        hosted = self.files.get(file_id)
+        if hosted is None:
+            return web.Response(status=403, text="bad signature")
+        return await self._send(request, hosted)
+
+    async def _send(self, request: web.Request, hosted: HostedFile) -> web.StreamResponse:
+        mimetype = str(hosted.info["mimetype"])
+        if self.cut_download_after is None:
+            if isinstance(hosted.content, Path):
+                # Streamed from disk (sendfile), so a 1 GiB file is never held in memory.
+                return web.FileResponse(hosted.content, headers={"Content-Type": mimetype})
+            return web.Response(body=hosted.content, content_type=mimetype)
+        response = web.StreamResponse(headers={"Content-Type": mimetype})
+        response.content_length = hosted.length
+        await response.prepare(request)
+        remaining = self.cut_download_after
+        async for chunk in _chunks(hosted.content):
+            await response.write(chunk[:remaining])
+            remaining -= min(len(chunk), remaining)
+            if remaining == 0:
+                break
+        # Drop the connection mid-body, as a network failure would.
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
     # -- the API -----------------------------------------------------------------------------
 
     async def _params(self, request: web.Request) -> dict[str, Any]:
@@ -82,7 +247,7 @@ class FakeSlack:
             params.update(await request.json())
         elif request.can_read_body:
             params.update(dict(await request.post()))
-        for key in ("view", "blocks"):
+        for key in ("view", "blocks", "metadata"):
             if isinstance(params.get(key), str):
                 params[key] = json.loads(params[key])
         return params
@@ -100,12 +265,25 @@ class FakeSlack:
                 return web.json_response(
                     {"ok": False, "error": error}, status=429, headers={"Retry-After": "0"}
                 )
+            if error == "http_500":
+                return web.json_response({"ok": False, "error": "internal_error"}, status=500)
             return web.json_response({"ok": False, "error": error})
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"}, status=404)
+        hold = self.holds.get(method)
+        if hold is not None and not hold.released.is_set():
+            if hold.record_first:
+                handler(params)
+            hold.waiting += 1
+            await hold.released.wait()
+            return web.json_response({"ok": False, "error": "internal_error"}, status=500)
         result: dict[str, Any] = handler(params)
         return web.json_response(result)
+
+    def hold(self, method: str, *, record_first: bool = False) -> Hold:
+        self.holds[method] = Hold(method, record_first)
+        return self.holds[method]
 
     def _next(self) -> int:
         self._count += 1
@@ -143,7 +321,7 @@ class FakeSlack:
             return {"ok": False, "error": "not_in_channel"}
         if channel.startswith("U"):  # a user id posts to the app's DM with that user
             channel = "D" + channel
-        ts = f"1700000000.{self._next():06d}"
+        ts = f"{int(time.time())}.{self._next():06d}"  # real time: history searches by it
         self.messages.append(
             Posted(
                 channel=channel,
@@ -151,9 +329,39 @@ class FakeSlack:
                 text=str(params.get("text") or ""),
                 blocks=list(params.get("blocks") or []),
                 thread_ts=params.get("thread_ts"),
+                metadata=params.get("metadata"),
             )
         )
         return {"ok": True, "channel": channel, "ts": ts}
+
+    def _chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.ephemerals.append(
+            Ephemeral(
+                channel=str(params["channel"]),
+                user=str(params["user"]),
+                text=str(params.get("text") or ""),
+                blocks=list(params.get("blocks") or []),
+                thread_ts=params.get("thread_ts"),
+            )
+        )
+        return {"ok": True, "message_ts": f"1700000000.{self._next():06d}"}
+
+    def _history(self, channel: str, oldest: str, thread_ts: str | None) -> list[dict[str, Any]]:
+        return [
+            {"ts": m.ts, "text": m.text, "metadata": m.metadata, "thread_ts": m.thread_ts}
+            for m in self.messages
+            if m.channel == channel
+            and float(m.ts) >= float(oldest or 0)
+            and (m.thread_ts == thread_ts or (thread_ts and m.ts == thread_ts))
+        ]
+
+    def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        found = self._history(str(params["channel"]), params.get("oldest", "0"), None)
+        return {"ok": True, "messages": found}
+
+    def _conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel, thread = str(params["channel"]), str(params["ts"])
+        return {"ok": True, "messages": self._history(channel, params.get("oldest", "0"), thread)}
 
     def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
         for message in self.messages:
@@ -182,3 +390,13 @@ class FakeSlack:
     async def _respond(self, request: web.Request) -> web.Response:
         self.responses.append(await request.json())
         return web.Response(text="ok")
+
+
+async def _chunks(content: bytes | Path) -> AsyncIterator[bytes]:
+    if isinstance(content, bytes):
+        for start in range(0, len(content), DOWNLOAD_CHUNK):
+            yield content[start : start + DOWNLOAD_CHUNK]
+        return
+    with content.open("rb") as file:
+        while chunk := await asyncio.to_thread(file.read, DOWNLOAD_CHUNK):
+            yield chunk

@@ -191,7 +191,7 @@ async def test_a_repeated_submission_starts_one_training(bot: Bot) -> None:
     [
         (400, {"error": "Invalid voice_name"}, State.NOT_CREATED, "Tavus said: Invalid voice_name"),
         (401, {"message": "Invalid access token"}, State.NOT_CREATED, "TAVUS_API_KEY"),
-        (500, "upstream exploded", State.UNCERTAIN, "may have been created"),
+        (500, "upstream exploded", State.UNCERTAIN, "asking Tavus whether it created"),
         (503, {"error": "busy"}, State.UNCERTAIN, "will not send it again"),
     ],
 )
@@ -209,7 +209,7 @@ async def test_tavus_refusals_and_failures_reach_the_requester(
     assert reply.thread_ts == root.ts
     assert reply.text.startswith("<@U1>")
     assert phrase in reply.text
-    emoji = ":x:" if state is State.NOT_CREATED else ":warning:"
+    emoji = ":x:" if state is State.NOT_CREATED else ":mag:"
     assert root.blocks[0]["text"]["text"].startswith(emoji)
 
 
@@ -242,8 +242,9 @@ async def test_private_channel_falls_back_to_a_dm_with_the_requester(bot: Bot) -
     assert "<#G1>" in notice.text
     assert "Jane – sales" in root.text
     token = bot.callback_token()
+    bot.tavus.set_status("r0001", "completed")
     response = await bot.tavus_callback(token, {"replica_id": "r0001", "status": "ready"})
-    assert response.status_code == 200
+    assert response.status_code == 202
     await bot.settle()
     reply = bot.slack.messages_in("DU1")[-1]
     assert reply.thread_ts == root.ts and "is ready" in reply.text

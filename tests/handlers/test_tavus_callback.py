@@ -1,4 +1,7 @@
-"""`POST /tavus/callback/{token}` end to end, including forged and malformed deliveries."""
+"""`POST /tavus/callback/{token}` end to end, including forged and malformed deliveries.
+
+A final status is recorded before the answer (202) and announced once Tavus's GET agrees.
+"""
 
 from __future__ import annotations
 
@@ -20,12 +23,15 @@ async def submitted(bot: Bot) -> str:
 
 async def test_ready_updates_the_root_and_replies_in_thread(bot: Bot) -> None:
     token = await submitted(bot)
+    bot.tavus.set_status("r0001", "completed")
     response = await bot.tavus_callback(token, {"replica_id": "r0001", "status": "ready"})
-    assert response.status_code == 200
-    # Durable before acknowledged: the result is committed when the 200 arrives.
-    record = await bot.services.storage.run(store.get_request, 1)
-    assert record.state is State.SUCCEEDED
+    assert response.status_code == 202
+    # Durable before acknowledged: the callback is on disk when the answer arrives.
+    audit = await bot.services.storage.run(store.callbacks_for, 1)
+    assert [row["outcome"] for row in audit] == ["confirming"]
     await bot.settle()
+    assert bot.tavus.gets == ["r0001"]  # confirmed with GET before it was announced
+    assert (await bot.services.storage.run(store.get_request, 1)).state is State.SUCCEEDED
     root, reply = bot.slack.messages_in("C1")
     assert root.blocks[0]["text"]["text"].startswith(":white_check_mark:")
     assert reply.thread_ts == root.ts
@@ -34,6 +40,7 @@ async def test_ready_updates_the_root_and_replies_in_thread(bot: Bot) -> None:
 
 async def test_completed_means_success_too(bot: Bot) -> None:
     token = await submitted(bot)
+    bot.tavus.set_status("r0001", "completed")
     await bot.tavus_callback(token, {"replica_id": "r0001", "status": "completed"})
     await bot.settle()
     assert (await bot.services.storage.run(store.get_request, 1)).state is State.SUCCEEDED
@@ -45,10 +52,11 @@ async def test_error_includes_tavus_message_and_a_hint(bot: Bot) -> None:
         "Your consent phrase does not match our requirements. "
         "Please follow our specified format closely"
     )
+    bot.tavus.set_status("r0001", "error", message)
     response = await bot.tavus_callback(
         token, {"replica_id": "r0001", "status": "error", "error_message": message}
     )
-    assert response.status_code == 200
+    assert response.status_code == 202
     await bot.settle()
     root, reply = bot.slack.messages_in("C1")
     assert root.blocks[0]["text"]["text"].startswith(":x:")
@@ -59,17 +67,19 @@ async def test_error_includes_tavus_message_and_a_hint(bot: Bot) -> None:
 
 async def test_duplicate_callback_changes_and_posts_nothing(bot: Bot) -> None:
     token = await submitted(bot)
+    bot.tavus.set_status("r0001", "completed")
     body = {"replica_id": "r0001", "status": "ready"}
     first = await bot.tavus_callback(token, body)
     await bot.settle()
+    again = await bot.tavus_callback(token, body)
     second = await bot.tavus_callback(token, {"replica_id": "r0001", "status": "error"})
     await bot.settle()
-    assert (first.status_code, second.status_code) == (200, 200)
+    assert (first.status_code, again.status_code, second.status_code) == (202, 200, 200)
     assert second.json()["result"] == "duplicate"
     assert len(bot.slack.messages_in("C1")) == 2  # root + one reply
     assert (await bot.services.storage.run(store.get_request, 1)).state is State.SUCCEEDED
     audit = await bot.services.storage.run(store.callbacks_for, 1)
-    assert [row["outcome"] for row in audit] == ["applied", "duplicate"]
+    assert [row["outcome"] for row in audit] == ["confirming", "duplicate", "duplicate"]
     assert audit[0]["raw_body"] == '{"replica_id": "r0001", "status": "ready"}'
 
 
@@ -121,6 +131,8 @@ async def test_oversized_body_is_413(bot: Bot) -> None:
 
 async def test_callback_before_the_create_answer_is_applied_once_it_arrives(bot: Bot) -> None:
     bot.tavus.answer_next_create(200, {"replica_id": "rfast", "status": "started"}, delay=0.5)
+    bot.tavus.replicas["rfast"] = {"replica_id": "rfast", "replica_name": "Jane"}
+    bot.tavus.set_status("rfast", "error", "There was an issue downloading your video file")
     view_id, view = await bot.open_form()
     await bot.submit(view_id, view, VIDEO)
     await eventually(lambda: bot.tavus.creates)
@@ -146,11 +158,30 @@ async def test_callback_before_the_create_answer_is_applied_once_it_arrives(bot:
 async def test_callbacks_after_a_restart_are_handled(bot: Bot) -> None:
     token = await submitted(bot)
     await bot.restart()  # same DATABASE_PATH, new process state
+    bot.tavus.set_status("r0001", "completed")
     response = await bot.tavus_callback(token, {"replica_id": "r0001", "status": "ready"})
-    assert response.status_code == 200
+    assert response.status_code == 202
     await bot.settle()
     root, reply = bot.slack.messages_in("C1")
     assert root.blocks[0]["text"]["text"].startswith(":white_check_mark:")
+    assert "is ready" in reply.text
+
+
+async def test_ready_while_get_says_training_announces_nothing_until_get_agrees(
+    bot: Bot,
+) -> None:
+    token = await submitted(bot)
+    response = await bot.tavus_callback(token, {"replica_id": "r0001", "status": "ready"})
+    assert response.status_code == 202
+    await bot.settle()
+    record = await bot.services.storage.run(store.get_request, 1)
+    assert record.state is State.TRAINING and record.tavus_status == "started"
+    assert len(bot.slack.messages_in("C1")) == 1  # the root only: nothing announced
+    # The request stays open for the poller, which announces once GET agrees.
+    bot.tavus.set_status("r0001", "completed")
+    await bot.services.workflow.reconcile()
+    await bot.settle()
+    _, reply = bot.slack.messages_in("C1")
     assert "is ready" in reply.text
 
 

@@ -1,0 +1,142 @@
+"""Files shared in Slack: the upload prompt, its buttons, and the "Create replica" shortcut.
+
+Both doors open the same request form as /replica, prefilled from the shared files; the form's
+submission then goes through the one workflow.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from blocks.replica_modal import ModalContext
+from blocks.upload_prompt import CREATE_FROM_UPLOAD, DISMISS_PROMPT, upload_prompt
+from handlers.commands import FORM_NOT_OPENED
+from handlers.replica_modal import fill_in_stubs, open_replica_form
+from replicas.form import draft_from_files
+from replicas.notifier import SLACK_ERRORS
+from replicas.slack_files import SlackFile, media_files
+from settings import Settings
+from storage import uploads
+from storage.database import Storage
+
+logger = logging.getLogger(__name__)
+
+SHORTCUT = "create_replica"
+NO_MEDIA = (
+    "That message has no video or photo to train from. Share a training video or a photo in "
+    "Slack and use this shortcut on it, or run /replica to paste a link."
+)
+PROMPT_EXPIRED = (
+    "I can't find that upload any more. Use the “Create replica” shortcut on its message, "
+    "or run /replica."
+)
+
+
+def _thread_of(message: dict[str, Any]) -> str:
+    """The thread a message's replica talks in: its own, or the one it was posted in."""
+    return str(message.get("thread_ts") or message["ts"])
+
+
+def register(app: AsyncApp, settings: Settings, storage: Storage) -> None:
+    can_relay = settings.public_url is not None
+
+    def form_context(
+        channel_id: str, requester_id: str, thread_ts: str, files: list[SlackFile]
+    ) -> ModalContext:
+        return ModalContext(
+            channel_id=channel_id,
+            requester_id=requester_id,
+            thread_ts=thread_ts,
+            files=[f.to_metadata() for f in files],
+            can_relay=can_relay,
+        )
+
+    @app.event({"type": "message", "subtype": "file_share"})
+    async def on_file_share(event: dict[str, Any], client: AsyncWebClient) -> None:
+        files = media_files(event.get("files"))
+        if not files or not event.get("user"):
+            return  # not a video or photo: no prompt
+        files = await fill_in_stubs(client, files)
+        if not files:
+            return
+        upload = uploads.Upload(
+            channel_id=event["channel"],
+            message_ts=event["ts"],
+            thread_ts=_thread_of(event),
+            user_id=event["user"],
+            files=files,
+        )
+        # Recorded first: a retried event (or a restart mid-way) never prompts twice.
+        if not await storage.run(uploads.record_upload, upload):
+            logger.info("Upload %s was already offered; not prompting again", upload.key)
+            return
+        try:
+            await client.chat_postEphemeral(
+                channel=upload.channel_id,
+                user=upload.user_id,
+                thread_ts=event.get("thread_ts"),
+                **upload_prompt(files, upload.key, can_relay=can_relay).as_kwargs(),
+            )
+        except SLACK_ERRORS:
+            logger.exception("Could not offer a replica for upload %s", upload.key)
+
+    # Every message event the manifest subscribes to must be acknowledged, or Slack retries it.
+    @app.event("message")
+    async def on_other_message() -> None:
+        pass
+
+    @app.event("file_shared")
+    async def on_file_shared() -> None:
+        # The matching `message` event (which has the ts to thread under) does the prompting.
+        pass
+
+    @app.action(CREATE_FROM_UPLOAD)
+    async def on_create_from_upload(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
+        await ack()
+        key = str(body["actions"][0].get("value") or "")
+        upload = await storage.run(uploads.find_upload, key)
+        if upload is None:
+            await respond(response_type="ephemeral", replace_original=False, text=PROMPT_EXPIRED)
+            return
+        context = form_context(
+            upload.channel_id, body["user"]["id"], upload.thread_ts, upload.files
+        )
+        if not await open_replica_form(
+            client, body["trigger_id"], draft_from_files(upload.files), context
+        ):
+            await respond(
+                response_type="ephemeral",
+                replace_original=False,
+                text=FORM_NOT_OPENED.format(what="click the button"),
+            )
+
+    @app.action(DISMISS_PROMPT)
+    async def on_dismiss(ack: AsyncAck, respond: AsyncRespond) -> None:
+        await ack()
+        await respond(delete_original=True)
+
+    @app.shortcut(SHORTCUT)
+    async def on_shortcut(
+        ack: AsyncAck, shortcut: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
+        await ack()
+        message = shortcut.get("message") or {}
+        files = media_files(message.get("files"))
+        if not files:
+            await respond(response_type="ephemeral", text=NO_MEDIA)
+            return
+        context = form_context(
+            shortcut["channel"]["id"], shortcut["user"]["id"], _thread_of(message), files
+        )
+        if not await open_replica_form(
+            client, shortcut["trigger_id"], draft_from_files(files), context
+        ):
+            await respond(
+                response_type="ephemeral", text=FORM_NOT_OPENED.format(what="use the shortcut")
+            )

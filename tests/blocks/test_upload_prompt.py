@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from typing import Any
+
+from blocks.upload_prompt import CREATE_FROM_UPLOAD, DISMISS_PROMPT, upload_prompt
+from replicas.slack_files import SlackFile
+
+VIDEO = SlackFile(id="F1", name="intro.mp4", mimetype="video/mp4", size=10)
+PHOTO = SlackFile(id="F2", name="face.png", mimetype="image/png", size=10)
+GIF = SlackFile(id="F3", name="wave.gif", mimetype="image/gif", size=10)
+
+
+def buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def test_one_file_names_it_on_the_button() -> None:
+    message = upload_prompt([VIDEO], "C1:1.2", can_relay=True).as_kwargs()
+    create, dismiss = buttons(message["blocks"])
+    assert create["text"]["text"] == "Create a replica from intro.mp4"
+    assert create["action_id"] == CREATE_FROM_UPLOAD and create["value"] == "C1:1.2"
+    assert dismiss["action_id"] == DISMISS_PROMPT
+    assert message["text"]
+
+
+def test_several_files_offer_a_choice() -> None:
+    message = upload_prompt([VIDEO, PHOTO], "C1:1.2", can_relay=True).as_kwargs()
+    assert buttons(message["blocks"])[0]["text"]["text"] == (
+        "Create a replica from one of these 2 files"
+    )
+
+
+def test_a_long_name_fits_slacks_button_limit() -> None:
+    long = SlackFile(id="F1", name="x" * 200 + ".mp4", mimetype="video/mp4", size=1)
+    text = buttons(upload_prompt([long], "k", can_relay=True).as_kwargs()["blocks"])[0]["text"]
+    assert len(text["text"]) <= 75
+
+
+def test_refused_files_say_why_and_offer_nothing() -> None:
+    message = upload_prompt([GIF], "C1:1.2", can_relay=True).as_kwargs()
+    assert "JPG or PNG" in message["text"]
+    assert [b["action_id"] for b in buttons(message["blocks"])] == [DISMISS_PROMPT]
+
+
+def test_mixed_files_offer_the_usable_one_and_explain_the_other() -> None:
+    message = upload_prompt([GIF, VIDEO], "C1:1.2", can_relay=True).as_kwargs()
+    assert buttons(message["blocks"])[0]["text"]["text"] == "Create a replica from intro.mp4"
+    assert "wave.gif" in message["text"]
+
+
+def test_without_a_public_url_it_explains_and_offers_a_link() -> None:
+    message = upload_prompt([VIDEO], "C1:1.2", can_relay=False).as_kwargs()
+    assert "PUBLIC_URL" in message["text"]
+    assert buttons(message["blocks"])[0]["text"]["text"] == "Create a replica from a link"
