@@ -16,6 +16,7 @@ from replicas.notifier import SLACK_ERRORS, SlackNotifier
 from replicas.voices import VoiceCatalog
 from replicas.workflow import ReplicaWorkflow
 from settings import Settings
+from socket_mode import SocketModeConnection, SocketModeTiming
 from storage.database import Storage
 from tavus.client import TavusClient
 from tavus.errors import TavusAuthError, TavusError
@@ -38,10 +39,17 @@ class Services:
 SERVICES = web.AppKey("services", Services)
 
 
-def create_app(settings: Settings) -> web.Application:
-    """The whole bot as one aiohttp application: Slack at /slack/events, Tavus callbacks,
-    and /healthz. Storage opens and migrates on start-up; everything closes on clean-up."""
-    bolt = AsyncApp(token=settings.slack_bot_token, signing_secret=settings.slack_signing_secret)
+def create_app(
+    settings: Settings, *, socket_timing: SocketModeTiming | None = None
+) -> web.Application:
+    """The whole bot as one aiohttp application: Slack at /slack/events (or over Socket Mode
+    when SLACK_APP_TOKEN is set), Tavus callbacks, and /healthz. Storage opens and migrates
+    on start-up; everything closes on clean-up."""
+    # "" rather than None: Bolt would read SLACK_SIGNING_SECRET itself, and Settings is the
+    # one source of configuration. Socket Mode requests are never signature-checked.
+    bolt = AsyncApp(
+        token=settings.slack_bot_token, signing_secret=settings.slack_signing_secret or ""
+    )
     # Bolt builds its client for slack.com; per-request clients copy base_url and retry
     # handlers from this one. (Passing client= instead makes Bolt warn whenever
     # SLACK_BOT_TOKEN is in the environment.)
@@ -57,19 +65,41 @@ def create_app(settings: Settings) -> web.Application:
     commands.register(bolt)
     replica_modal.register(bolt, workflow, voices)
 
-    web_app = bolt.web_app(path=SLACK_EVENTS_PATH)
-    bad_requests.register(web_app, SLACK_EVENTS_PATH)
+    socket: SocketModeConnection | None = None
+    if settings.slack_app_token is not None:
+        # Slack reaches Bolt over the WebSocket, so no Slack route is served: a POST to
+        # /slack/events is 404 like any unknown path.
+        web_app = web.Application()
+        socket = SocketModeConnection(
+            bolt, settings.slack_app_token, socket_timing or SocketModeTiming()
+        )
+    else:
+        web_app = bolt.web_app(path=SLACK_EVENTS_PATH)
+        bad_requests.register(web_app, SLACK_EVENTS_PATH)
+    # Mounted in both modes, with or without PUBLIC_URL: a request sent while PUBLIC_URL was
+    # set can still be reported here, and without a stored token the route only answers 404.
     tavus_callback.register(web_app, workflow)
     health.register(web_app, storage)
     services = Services(settings, storage, tavus, voices, workflow, bolt)
     web_app[SERVICES] = services
 
     async def start(_: web.Application) -> None:
+        if socket is not None:
+            logger.info("Slack: Socket Mode (SLACK_APP_TOKEN); %s is not served", SLACK_EVENTS_PATH)
+            # First, before anything else is opened: a refused app token stops start-up.
+            await socket.open()
+        else:
+            logger.info("Slack: HTTP mode; Slack sends requests to POST %s", SLACK_EVENTS_PATH)
         await storage.open()
         workflow.spawn(_check_slack_token(slack), "check the Slack token")
         workflow.spawn(_warm_voice_cache(voices), "check the Tavus key and load voices")
+        if socket is not None:
+            await socket.connect()
 
     async def stop(_: web.Application) -> None:
+        # No new Slack requests first; then let the work already started finish.
+        if socket is not None:
+            await socket.close()
         await workflow.close()
         await voices.close()
         await tavus.aclose()
