@@ -30,6 +30,7 @@ from replicas.reconciler import Reconciler
 from replicas.voices import VoiceCatalog
 from replicas.workflow import ReplicaWorkflow
 from settings import Settings
+from socket_mode import SocketModeConnection, SocketModeTiming
 from storage.database import Storage
 from tavus.client import TavusClient
 from tavus.errors import TavusAuthError, TavusError
@@ -57,10 +58,17 @@ class Services:
 SERVICES = web.AppKey("services", Services)
 
 
-def create_app(settings: Settings) -> web.Application:
-    """The whole bot as one aiohttp application: Slack at /slack/events, Tavus callbacks,
-    and /healthz. Storage opens and migrates on start-up; everything closes on clean-up."""
-    bolt = AsyncApp(token=settings.slack_bot_token, signing_secret=settings.slack_signing_secret)
+def create_app(
+    settings: Settings, *, socket_timing: SocketModeTiming | None = None
+) -> web.Application:
+    """The whole bot as one aiohttp application: Slack at /slack/events (or over Socket Mode
+    when SLACK_APP_TOKEN is set), Tavus callbacks, and /healthz. Storage opens and migrates
+    on start-up; everything closes on clean-up."""
+    # "" rather than None: Bolt would read SLACK_SIGNING_SECRET itself, and Settings is the
+    # one source of configuration. Socket Mode requests are never signature-checked.
+    bolt = AsyncApp(
+        token=settings.slack_bot_token, signing_secret=settings.slack_signing_secret or ""
+    )
     # Bolt builds its client for slack.com; per-request clients copy base_url and retry
     # handlers from this one. (Passing client= instead makes Bolt warn whenever
     # SLACK_BOT_TOKEN is in the environment.)
@@ -90,8 +98,19 @@ def create_app(settings: Settings) -> web.Application:
     replica_modal.register(bolt, workflow, voices)
     file_shares.register(bolt, settings, storage)
 
-    web_app = bolt.web_app(path=SLACK_EVENTS_PATH)
-    bad_requests.register(web_app, SLACK_EVENTS_PATH)
+    socket: SocketModeConnection | None = None
+    if settings.slack_app_token is not None:
+        # Slack reaches Bolt over the WebSocket, so no Slack route is served: a POST to
+        # /slack/events is 404 like any unknown path.
+        web_app = web.Application()
+        socket = SocketModeConnection(
+            bolt, settings.slack_app_token, socket_timing or SocketModeTiming()
+        )
+    else:
+        web_app = bolt.web_app(path=SLACK_EVENTS_PATH)
+        bad_requests.register(web_app, SLACK_EVENTS_PATH)
+    # Mounted in both modes, with or without PUBLIC_URL: a request sent while PUBLIC_URL was
+    # set can still be reported here, and without a stored token the route only answers 404.
     tavus_callback.register(web_app, workflow)
     health.register(web_app, storage)
     media.register(web_app, relay)
@@ -101,9 +120,17 @@ def create_app(settings: Settings) -> web.Application:
     loops: list[asyncio.Task[None]] = []
 
     async def start(_: web.Application) -> None:
+        if socket is not None:
+            logger.info("Slack: Socket Mode (SLACK_APP_TOKEN); %s is not served", SLACK_EVENTS_PATH)
+            # First, before anything else is opened: a refused app token stops start-up.
+            await socket.open()
+        else:
+            logger.info("Slack: HTTP mode; Slack sends requests to POST %s", SLACK_EVENTS_PATH)
         await storage.open()
         workflow.spawn(_check_slack_token(slack), "check the Slack token")
         workflow.spawn(_warm_voice_cache(voices), "check the Tavus key and load voices")
+        if socket is not None:
+            await socket.connect()
         # Pending messages and open requests resume at once, before any new work arrives.
         loops.extend(
             [
@@ -116,8 +143,11 @@ def create_app(settings: Settings) -> web.Application:
             task.add_done_callback(_loop_ended)
 
     async def stop(_: web.Application) -> None:
-        # Stop taking new work first; what is in flight is either finished within the grace
-        # period or left recorded (outbox rows, create_sent_at) for the next start.
+        # Stop taking new work first (Slack requests, then the loops); what is in flight is
+        # either finished within the grace period or left recorded (outbox rows,
+        # create_sent_at) for the next start.
+        if socket is not None:
+            await socket.close()
         for task in loops:
             task.cancel()
         await asyncio.gather(*loops, return_exceptions=True)

@@ -13,6 +13,7 @@ from dotenv import find_dotenv, load_dotenv
 from access_log import AccessLogger
 from app_factory import create_app
 from settings import SettingsError, load_settings
+from socket_mode import SlackAppTokenRejected
 from storage.database import open_database
 
 logger = logging.getLogger("replica-bot")
@@ -41,16 +42,20 @@ def main() -> int:
         )
         return 2
     logger.info("Starting with %r", settings)
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log_class=AccessLogger,
-        print=lambda line: logger.info("%s", line.strip()),
-        # Open HTTP connections get this long after SIGTERM; with the workflow's grace
-        # period the bot exits well within 10 s.
-        shutdown_timeout=2.0,
-    )
+    try:
+        web.run_app(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            access_log_class=AccessLogger,
+            print=lambda line: logger.info("%s", line.strip()),
+            # Open HTTP connections get this long after SIGTERM; with the workflow's grace
+            # period the bot exits well within 10 s.
+            shutdown_timeout=2.0,
+        )
+    except SlackAppTokenRejected as error:
+        print(f"replica-bot: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

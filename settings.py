@@ -27,9 +27,12 @@ class SettingsError(Exception):
 @dataclass(frozen=True)
 class Settings:
     slack_bot_token: str
-    slack_signing_secret: str
+    # Verifies HTTP requests from Slack; unused (and optional) in Socket Mode.
+    slack_signing_secret: str | None
     tavus_api_key: str
     public_url: str | None = None
+    # App-level token (xapp-…): when set, Slack is reached by Socket Mode instead of HTTP.
+    slack_app_token: str | None = None
     host: str = "0.0.0.0"
     port: int = 3000
     database_path: Path = Path("replica-bot.db")
@@ -45,13 +48,19 @@ class Settings:
     def __repr__(self) -> str:
         # Never let a token or key reach a log line through repr().
         return (
-            f"Settings(public_url={self.public_url!r}, host={self.host!r}, port={self.port}, "
+            f"Settings(socket_mode={self.socket_mode}, public_url={self.public_url!r}, "
+            f"host={self.host!r}, port={self.port}, "
             f"database_path={str(self.database_path)!r}, slack_api_url={self.slack_api_url!r}, "
             f"tavus_api_url={self.tavus_api_url!r}, log_level={self.log_level!r}, "
             f"media_dir={str(self.media_dir)!r}, "
             f"poll_interval_seconds={self.poll_interval_seconds}, "
             f"tavus_timeout_seconds={self.tavus_timeout_seconds})"
         )
+
+    @property
+    def socket_mode(self) -> bool:
+        """True when Slack is reached over a Socket Mode WebSocket rather than by HTTP."""
+        return self.slack_app_token is not None
 
     @property
     def log_level_number(self) -> int:
@@ -80,9 +89,16 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     bot_token = required("SLACK_BOT_TOKEN", "the bot token (xoxb-...) from OAuth & Permissions")
     if bot_token and not bot_token.startswith("xoxb-"):
         problems.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
-    signing_secret = required(
-        "SLACK_SIGNING_SECRET", "the Signing Secret from the Slack app's Basic Information page"
-    )
+    app_token = value("SLACK_APP_TOKEN") or None
+    if app_token is not None and not app_token.startswith("xapp-"):
+        problems.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+    # Socket Mode requests arrive over an authenticated WebSocket, so nothing is signed.
+    signing_secret = value("SLACK_SIGNING_SECRET") or None
+    if signing_secret is None and app_token is None:
+        problems.append(
+            "SLACK_SIGNING_SECRET is not set: the Signing Secret from the Slack app's Basic "
+            "Information page (or set SLACK_APP_TOKEN to use Socket Mode)"
+        )
     tavus_key = required("TAVUS_API_KEY", "an API key from the Tavus Developer Portal")
 
     public_url: str | None = value("PUBLIC_URL").rstrip("/") or None
@@ -135,6 +151,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         slack_signing_secret=signing_secret,
         tavus_api_key=tavus_key,
         public_url=public_url,
+        slack_app_token=app_token,
         host=value("HOST") or "0.0.0.0",
         port=port,
         database_path=database_path,

@@ -1,7 +1,8 @@
 """End-to-end harness: the real bot on 127.0.0.1 next to fake Slack and fake Tavus servers.
 
-Requests into the bot are signed like Slack's; everything the bot sends out is real HTTP to
-the fakes. Nothing of the bot's own is mocked.
+Requests into the bot are signed like Slack's (HTTP mode, the `bot` fixture) or sent over
+the fake Socket Mode link (`socket_bot`); everything the bot sends out is real HTTP to the
+fakes. Nothing of the bot's own is mocked.
 """
 
 from __future__ import annotations
@@ -22,11 +23,17 @@ from slack_sdk.signature import SignatureVerifier
 
 from app_factory import SERVICES, Services, create_app
 from settings import Settings
+from socket_mode import SocketModeTiming
 from tests.fakes.fake_slack import BOT_TOKEN, FakeSlack
+from tests.fakes.fake_socket_mode import APP_TOKEN
 from tests.fakes.fake_tavus import API_KEY, FakeTavus
 
 SIGNING_SECRET = "test-signing-secret"
 PUBLIC_URL = "https://replica-bot.example.test"
+# Short, so that reconnecting after a silently dropped link takes a fraction of a second.
+SOCKET_TIMING = SocketModeTiming(ping_interval=0.2, connect_wait=5.0, close_wait=2.0)
+# Interactions whose ack may carry an answer (errors, options), as Slack flags them.
+ANSWERED_INTERACTIONS = ("view_submission", "block_suggestion")
 
 
 async def eventually(check: Callable[[], Any], seconds: float = 5.0) -> Any:
@@ -95,9 +102,10 @@ class Bot:
     runner: web.AppRunner | None = None
     url: str = ""
     responses: list[httpx.Response] = field(default_factory=list)
+    socket_timing: SocketModeTiming = SOCKET_TIMING
 
     async def start(self) -> None:
-        self.runner = web.AppRunner(create_app(self.settings))
+        self.runner = web.AppRunner(create_app(self.settings, socket_timing=self.socket_timing))
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
@@ -135,10 +143,11 @@ class Bot:
             headers["x-slack-signature"] = "v0=" + "0" * 64
         return await self.http.post(f"{self.url}/slack/events", content=body, headers=headers)
 
-    async def command(
+    def command_fields(
         self, text: str = "", *, user: str = "U1", channel: str = "C1", **overrides: str
-    ) -> httpx.Response:
-        form = {
+    ) -> dict[str, str]:
+        """What Slack sends for `/replica text`: form fields by HTTP, a JSON object by socket."""
+        return {
             "token": "deprecated",
             "team_id": "T1",
             "team_domain": "acme",
@@ -154,23 +163,58 @@ class Bot:
             "trigger_id": "1337.42.abcd",
             **overrides,
         }
+
+    async def command(
+        self, text: str = "", *, user: str = "U1", channel: str = "C1", **overrides: str
+    ) -> httpx.Response:
+        form = self.command_fields(text, user=user, channel=channel, **overrides)
         return await self.slack_request(urlencode(form), "application/x-www-form-urlencoded")
 
-    async def interaction(self, kind: str, *, user: str = "U1", **fields: Any) -> httpx.Response:
+    def interaction_payload(self, kind: str, *, user: str = "U1", **fields: Any) -> dict[str, Any]:
         """An interactivity payload of `kind`, with the envelope every payload carries."""
-        payload = {
+        return {
             "type": kind,
             "team": {"id": "T1", "domain": "acme"},
             "user": {"id": user, "team_id": "T1"},
             "api_app_id": "A1",
             **fields,
         }
+
+    async def interaction(self, kind: str, *, user: str = "U1", **fields: Any) -> httpx.Response:
+        payload = self.interaction_payload(kind, user=user, **fields)
         body = "payload=" + quote(json.dumps(payload))
         return await self.slack_request(body, "application/x-www-form-urlencoded")
 
+    # -- Slack into the bot over Socket Mode (the acks are what Slack would get back) ---------
+
+    async def socket_command(self, text: str = "", **kwargs: str) -> dict[str, Any]:
+        fields = self.command_fields(text, **kwargs)
+        return await self.slack.socket_mode.request(
+            "slash_commands", fields, accepts_response_payload=True
+        )
+
+    async def socket_interaction(
+        self, kind: str, *, user: str = "U1", **fields: Any
+    ) -> dict[str, Any]:
+        return await self.slack.socket_mode.request(
+            "interactive",
+            self.interaction_payload(kind, user=user, **fields),
+            accepts_response_payload=kind in ANSWERED_INTERACTIONS,
+        )
+
+    async def socket_submit(
+        self, view_id: str, view: dict[str, Any], inputs: dict[str, Any], *, user: str = "U1"
+    ) -> dict[str, Any]:
+        return await self.socket_interaction(
+            "view_submission", user=user, **self.submission_fields(view_id, view, inputs)
+        )
+
     async def open_form(self, text: str = "", **kwargs: str) -> tuple[str, dict[str, Any]]:
-        response = await self.command(text, **kwargs)
-        assert response.status_code == 200, response.text
+        if self.settings.socket_mode:
+            await self.socket_command(text, **kwargs)
+        else:
+            response = await self.command(text, **kwargs)
+            assert response.status_code == 200, response.text
         await eventually(lambda: self.slack.views)
         await self.settle_views()
         return self.slack.latest_view()
@@ -196,16 +240,21 @@ class Bot:
             "state": {"values": state_values(view, inputs)},
         }
 
+    def submission_fields(
+        self, view_id: str, view: dict[str, Any], inputs: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "trigger_id": "1337.43.efgh",
+            "is_enterprise_install": False,
+            "view": self.view_payload(view_id, view, inputs),
+            "response_urls": [],
+        }
+
     async def submit(
         self, view_id: str, view: dict[str, Any], inputs: dict[str, Any], *, user: str = "U1"
     ) -> httpx.Response:
         return await self.interaction(
-            "view_submission",
-            user=user,
-            trigger_id="1337.43.efgh",
-            is_enterprise_install=False,
-            view=self.view_payload(view_id, view, inputs),
-            response_urls=[],
+            "view_submission", user=user, **self.submission_fields(view_id, view, inputs)
         )
 
     async def choose_mode(
@@ -403,3 +452,30 @@ async def make_bot(
         yield start
         for running in started:
             await running.stop()
+
+
+def socket_settings(
+    tmp_path: Path, slack: FakeSlack, tavus: FakeTavus, **overrides: Any
+) -> Settings:
+    """A Socket Mode deployment: an app token, no signing secret and no public URL."""
+    values: dict[str, Any] = {
+        "slack_app_token": APP_TOKEN,
+        "slack_signing_secret": None,
+        "public_url": None,
+        **overrides,
+    }
+    return make_settings(tmp_path, f"{slack.url}/api/", tavus.url, **values)
+
+
+@pytest.fixture
+async def socket_bot(
+    tmp_path: Path, fake_slack: FakeSlack, fake_tavus: FakeTavus
+) -> AsyncIterator[Bot]:
+    """The bot in Socket Mode, connected to the fake Slack's Socket Mode server."""
+    settings = socket_settings(tmp_path, fake_slack, fake_tavus)
+    async with httpx.AsyncClient(timeout=10) as http:
+        running = Bot(settings=settings, slack=fake_slack, tavus=fake_tavus, http=http)
+        await running.start()
+        await fake_slack.socket_mode.connected()
+        yield running
+        await running.stop()

@@ -13,6 +13,7 @@ import httpx
 
 from tests.conftest import SIGNING_SECRET
 from tests.fakes.fake_slack import BOT_TOKEN, FakeSlack
+from tests.fakes.fake_socket_mode import APP_TOKEN
 from tests.fakes.fake_tavus import API_KEY, FakeTavus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,3 +112,75 @@ async def test_serves_health_and_stops_cleanly_on_sigterm(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def wait_for_health(port: int) -> httpx.Response:
+    async with httpx.AsyncClient() as http:
+        for _ in range(200):
+            try:
+                return await http.get(f"http://127.0.0.1:{port}/healthz")
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+    raise AssertionError("bot did not start")
+
+
+def socket_mode_environment(
+    tmp_path: Path, slack: FakeSlack, tavus: FakeTavus, port: int, **extra: str
+) -> dict[str, str]:
+    return bot_environment(
+        tmp_path,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_APP_TOKEN=APP_TOKEN,  # and no SLACK_SIGNING_SECRET
+        TAVUS_API_KEY=API_KEY,
+        HOST="127.0.0.1",
+        PORT=str(port),
+        DATABASE_PATH=str(tmp_path / "bot.db"),
+        SLACK_API_URL=f"{slack.url}/api/",
+        TAVUS_API_URL=tavus.url,
+        **extra,
+    )
+
+
+async def test_socket_mode_connects_serves_health_and_stops_cleanly(
+    tmp_path: Path, fake_slack: FakeSlack, fake_tavus: FakeTavus
+) -> None:
+    port = free_port()
+    process = await run_bot(
+        tmp_path, socket_mode_environment(tmp_path, fake_slack, fake_tavus, port)
+    )
+    try:
+        response = await wait_for_health(port)
+        assert response.json() == {"status": "ok", "database": "ok"}
+        link = await fake_slack.socket_mode.connected()
+        async with httpx.AsyncClient() as http:
+            slack_over_http = await http.post(f"http://127.0.0.1:{port}/slack/events", content="")
+        assert slack_over_http.status_code == 404
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 15)
+        assert process.returncode == 0, stderr.decode()
+        assert not link.open
+        log = stderr.decode()
+        assert "Slack: Socket Mode" in log
+        assert "Socket Mode: connected to Slack" in log
+        for secret in (API_KEY, BOT_TOKEN, APP_TOKEN):
+            assert secret not in log
+        noisy = [line for line in log.splitlines() if " WARNING " in line or " ERROR " in line]
+        assert noisy == []
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_socket_mode_with_a_refused_app_token_exits_with_one_line(
+    tmp_path: Path, fake_slack: FakeSlack, fake_tavus: FakeTavus
+) -> None:
+    env = socket_mode_environment(tmp_path, fake_slack, fake_tavus, free_port())
+    env["SLACK_APP_TOKEN"] = "xapp-1-revoked-token"
+    process = await run_bot(tmp_path, env)
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    lines = [line for line in stderr.decode().splitlines() if line.startswith("replica-bot: ")]
+    assert lines == ["replica-bot: Slack rejected SLACK_APP_TOKEN: invalid_auth"]
+    assert "Traceback" not in stderr.decode()
+    assert "xapp-1-revoked-token" not in stderr.decode()

@@ -72,3 +72,43 @@ def test_the_shortcut_is_the_one_the_code_listens_for(manifest: dict[str, Any]) 
 def test_limits(manifest: dict[str, Any]) -> None:
     info = manifest["display_information"]
     assert 1 <= len(info["name"]) <= 35 and len(info["description"]) <= 140
+
+
+# -- the Socket Mode variant ------------------------------------------------------------------
+
+SOCKET_MANIFEST = MANIFEST.with_name("manifest.socket-mode.yml")
+# Where HTTP mode tells Slack to send requests; Socket Mode has no such thing.
+URL_KEYS = frozenset({"url", "request_url", "message_menu_options_url"})
+
+
+def without_urls(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {key: without_urls(value) for key, value in node.items() if key not in URL_KEYS}
+    if isinstance(node, list):
+        return [without_urls(item) for item in node]
+    return node
+
+
+@pytest.fixture(scope="module")
+def socket_manifest() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(SOCKET_MANIFEST.read_text())
+    return data
+
+
+def test_socket_mode_manifest_is_the_http_one_without_urls(
+    manifest: dict[str, Any], socket_manifest: dict[str, Any]
+) -> None:
+    # Derived from manifest.yml, so a feature, scope, command, shortcut or event added there
+    # fails here until the Socket Mode manifest has it too.
+    expected = without_urls(manifest)
+    expected["settings"]["socket_mode_enabled"] = True
+    assert socket_manifest == expected
+
+
+def test_socket_mode_manifest_switches_the_mode(
+    manifest: dict[str, Any], socket_manifest: dict[str, Any]
+) -> None:
+    assert manifest["settings"]["socket_mode_enabled"] is False
+    assert socket_manifest["settings"]["socket_mode_enabled"] is True
+    assert socket_manifest["settings"]["interactivity"]["is_enabled"] is True
+    assert "YOUR-HOST" not in yaml.safe_dump(socket_manifest)

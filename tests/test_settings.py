@@ -274,3 +274,62 @@ def test_callback_url_uses_public_url() -> None:
 
 def test_callback_url_is_none_without_public_url() -> None:
     assert load_settings(REQUIRED).callback_url("tok123") is None
+
+
+APP_TOKEN = "xapp-1-A1-5678-secret-app-token"
+
+
+def test_http_mode_by_default() -> None:
+    settings = load_settings(REQUIRED)
+
+    assert settings.slack_app_token is None
+    assert settings.socket_mode is False
+
+
+def test_app_token_means_socket_mode_and_no_signing_secret_is_needed() -> None:
+    environ = {name: value for name, value in REQUIRED.items() if name != "SLACK_SIGNING_SECRET"}
+
+    settings = load_settings({**environ, "SLACK_APP_TOKEN": f" {APP_TOKEN} "})
+
+    assert settings.socket_mode is True
+    assert settings.slack_app_token == APP_TOKEN
+    assert settings.slack_signing_secret is None
+
+
+def test_signing_secret_is_kept_when_both_are_set() -> None:
+    settings = load_settings(env(SLACK_APP_TOKEN=APP_TOKEN))
+
+    assert settings.socket_mode is True
+    assert settings.slack_signing_secret == SECRET
+
+
+def test_blank_app_token_means_http_mode() -> None:
+    assert load_settings(env(SLACK_APP_TOKEN="  ")).socket_mode is False
+
+
+def test_missing_signing_secret_names_socket_mode_as_the_alternative() -> None:
+    [problem] = problems_for({"SLACK_BOT_TOKEN": TOKEN, "TAVUS_API_KEY": KEY})
+
+    assert problem.startswith("SLACK_SIGNING_SECRET is not set")
+    assert "SLACK_APP_TOKEN" in problem
+    assert "\n" not in problem
+
+
+@pytest.mark.parametrize("token", [TOKEN, "xoxp-user-token", "app-token", "XAPP-1-x"])
+def test_non_app_token_is_rejected(token: str) -> None:
+    problems = problems_for(
+        {"SLACK_BOT_TOKEN": TOKEN, "TAVUS_API_KEY": KEY, "SLACK_APP_TOKEN": token}
+    )
+
+    # One problem: with an app token meant, the missing signing secret is not one.
+    assert len(problems) == 1
+    assert problems[0].startswith("SLACK_APP_TOKEN ")
+    assert "xapp-" in problems[0]
+    assert token not in problems[0]
+
+
+def test_repr_hides_the_app_token_and_shows_the_mode() -> None:
+    settings = load_settings(env(SLACK_APP_TOKEN=APP_TOKEN))
+
+    assert APP_TOKEN not in repr(settings)
+    assert "socket_mode=True" in repr(settings)

@@ -1,7 +1,8 @@
 """A fake Slack Web API on 127.0.0.1: records every call and answers like Slack would.
 
 Failure modes are set per test: channels the bot is not in, private channels it cannot join,
-and one-off errors for the next call to a method.
+and one-off errors for the next call to a method. It also hosts the fake Socket Mode server
+(`socket_mode`), whose links `apps.connections.open` hands out for the app-level token.
 
 It also hosts files (`add_file`): `files.info` describes them and `url_private_download` serves
 them like Slack does, with the bot token, or a login page without it.
@@ -20,9 +21,13 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.fake_socket_mode import APP_TOKEN, FakeSocketMode
+
 BOT_TOKEN = "xoxb-test-token"
 LOGIN_PAGE = "<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in</body></html>"
 DOWNLOAD_CHUNK = 1024 * 1024
+# Methods called with the app-level token rather than the bot token.
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 
 
 @dataclass
@@ -108,6 +113,7 @@ class FakeSlack:
         # Send the whole Content-Length, then drop the connection after this many bytes.
         self.cut_download_after: int | None = None
         self.login_page_downloads = False  # as if the bot lacked files:read
+        self.socket_mode = FakeSocketMode()
         self._count = 0
         self._file_count = 0
         self._presigned: dict[str, str] = {}  # secret -> file id
@@ -122,16 +128,20 @@ class FakeSlack:
         app.router.add_get("/files-pri/{team_file}/download/{name}", self._download)
         app.router.add_get("/files-pri/{team_file}/{name}", self._download)  # url_private
         app.router.add_get("/files-tmb/presigned/{secret}/{name}", self._presigned_download)
+        self.socket_mode.register(app)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         port = self._runner.addresses[0][1]
         self.url = f"http://127.0.0.1:{port}"
+        self.socket_mode.url = self.url
         return f"{self.url}/api/"
 
     async def stop(self) -> None:
         if self._runner is not None:
+            # Open WebSocket links would hold the server's shutdown.
+            await self.socket_mode.stop()
             await self._runner.cleanup()
 
     # -- what tests read ---------------------------------------------------------------------
@@ -256,8 +266,13 @@ class FakeSlack:
         method = request.match_info["method"]
         params = await self._params(request)
         self.calls.append(SlackCall(method, params))
-        if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
-            return web.json_response({"ok": False, "error": "invalid_auth"})
+        token = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
+        expected = APP_TOKEN if method in APP_TOKEN_METHODS else BOT_TOKEN
+        if token != expected:
+            # Slack tells a token of the wrong kind from an unknown one.
+            wrong_kind = token.startswith("xapp-") != expected.startswith("xapp-")
+            error = "not_allowed_token_type" if token and wrong_kind else "invalid_auth"
+            return web.json_response({"ok": False, "error": error})
         pending = self.fail_next.get(method)
         if pending:
             error = pending.pop(0)
@@ -298,6 +313,9 @@ class FakeSlack:
             "user": "bot",
             "team": "Acme",
         }
+
+    def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.socket_mode.open_connection()
 
     def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
         view_id = f"V{self._next()}"
