@@ -333,3 +333,25 @@ def test_repr_hides_the_app_token_and_shows_the_mode() -> None:
 
     assert APP_TOKEN not in repr(settings)
     assert "socket_mode=True" in repr(settings)
+
+
+def test_media_dir_defaults_next_to_the_database() -> None:
+    assert load_settings(env(DATABASE_PATH="/data/bot.db")).media_dir == Path(
+        "/data/relayed-media"
+    )
+    assert load_settings(REQUIRED).media_dir == Path("relayed-media")
+    assert load_settings(env(MEDIA_DIR="/srv/media")).media_dir == Path("/srv/media")
+
+
+def test_polling_and_tavus_timeout() -> None:
+    settings = load_settings(REQUIRED)
+    assert (settings.poll_interval_seconds, settings.tavus_timeout_seconds) == (300.0, 30.0)
+    settings = load_settings(env(POLL_INTERVAL_SECONDS="60", TAVUS_TIMEOUT_SECONDS="2.5"))
+    assert (settings.poll_interval_seconds, settings.tavus_timeout_seconds) == (60.0, 2.5)
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5", "100000"])
+def test_bad_poll_interval_is_one_line(value: str) -> None:
+    assert problems_for(env(POLL_INTERVAL_SECONDS=value)) == [
+        "POLL_INTERVAL_SECONDS must be a number of seconds from 1 to 86400"
+    ]

@@ -103,6 +103,7 @@ class FakeSlack:
         self.fail_next: dict[str, list[str]] = {}  # method -> errors for its next calls
         self.responses: list[dict[str, Any]] = []  # bodies POSTed to response_url
         self.ephemerals: list[Ephemeral] = []
+        self.down_channels: set[str] = set()  # chat.* calls there get HTTP 500
         self.holds: dict[str, Hold] = {}
         self.files: dict[str, HostedFile] = {}
         self.download_requests: list[Download] = []
@@ -286,6 +287,8 @@ class FakeSlack:
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"}, status=404)
+        if method.startswith("chat.") and params.get("channel") in self.down_channels:
+            return web.json_response({"ok": False, "error": "internal_error"}, status=500)
         hold = self.holds.get(method)
         if hold is not None and not hold.released.is_set():
             if hold.record_first:
