@@ -5,7 +5,7 @@ Plain functions of a sqlite-utils Database, run on the database thread by `Stora
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import sqlite_utils
@@ -27,15 +27,7 @@ class MediaRow:
 
 
 def _row(values: dict[str, Any]) -> MediaRow:
-    return MediaRow(
-        token=values["token"],
-        request_id=values["request_id"],
-        slack_file_id=values["slack_file_id"],
-        file_name=values["file_name"],
-        content_type=values["content_type"],
-        size=values["size"],
-        created_at=values["created_at"],
-    )
+    return MediaRow(**{f.name: values[f.name] for f in fields(MediaRow)})
 
 
 def insert_media_file(

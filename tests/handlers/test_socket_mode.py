@@ -14,14 +14,7 @@ from socket_mode import SlackAppTokenRejected, SocketModeTiming
 from tests.conftest import Bot, eventually, socket_settings
 from tests.fakes.fake_slack import FakeSlack
 from tests.fakes.fake_tavus import FakeTavus
-
-VIDEO = {
-    "replica_name": "Jane – sales",
-    "mode": "video",
-    "train_video_url": "https://cdn.example.com/jane.mp4",
-    "model_name": "phoenix-4",
-    "consent": True,
-}
+from tests.handlers.test_replica_form import VIDEO
 
 
 async def assert_still_serves(bot: Bot) -> None:
@@ -178,3 +171,26 @@ async def test_shutdown_is_bounded_when_slack_never_answers_the_close(
         await bot.stop()
     # aiohttp alone would wait 10 s for the answer to its close frame.
     assert time.monotonic() - started < 2
+
+
+async def test_an_upload_over_the_socket_is_acked_and_prompted_once(socket_bot: Bot) -> None:
+    file = socket_bot.slack.add_file("jane.mp4", "video/mp4", b"video")
+    event = {
+        "type": "message",
+        "subtype": "file_share",
+        "channel": "C1",
+        "user": "U1",
+        "ts": "1700000100.000200",
+        "files": [file],
+    }
+    payload = {"type": "event_callback", "team_id": "T1", "event_id": "Ev1", "event": event}
+    socket_mode = socket_bot.slack.socket_mode
+    assert await socket_mode.request("events_api", payload) == {
+        "envelope_id": socket_mode.sent[-1]["envelope_id"]
+    }
+    await socket_mode.request("events_api", payload, retry_attempt=1, retry_reason="timeout")
+    await eventually(lambda: socket_bot.slack.ephemerals)
+    await socket_bot.settle()
+    [prompt] = socket_bot.slack.ephemerals
+    # Socket Mode without PUBLIC_URL: the prompt says how to enable file shares.
+    assert "PUBLIC_URL" in prompt.text
