@@ -460,8 +460,9 @@ class ReplicaWorkflow:
                 )
 
     async def _adopt_named(self, request_id: int, replica_id: str) -> None:
-        """A callback for an ambiguous create names its replica: adopt it once GET shows it
-        exists under this request's name and belongs to no other request."""
+        """A callback for an ambiguous create names its replica. The callback URL's secret is
+        this request's alone, so the replica is adopted once GET shows that it exists and it
+        belongs to no other request."""
         record = await self._storage.run(store.get_request, request_id)
         state = await self._tavus.get_replica(replica_id)
         known = await self._storage.run(store.known_replica_ids)

@@ -221,6 +221,12 @@ async def test_the_user_may_switch_to_a_link(bot: Bot) -> None:
     await bot.press_in_form(view_id, view, "use_link", {})
     await eventually(lambda: "train_video_url" in inputs(bot.slack.views[view_id]))
     view = bot.slack.views[view_id]
+    # ...and back again, then to the link for good.
+    await bot.press_in_form(view_id, view, "use_slack_file", {})
+    await eventually(lambda: "slack_file" in inputs(bot.slack.views[view_id]))
+    await bot.press_in_form(view_id, bot.slack.views[view_id], "use_link", {})
+    await eventually(lambda: "train_video_url" in inputs(bot.slack.views[view_id]))
+    view = bot.slack.views[view_id]
     await bot.submit(
         view_id,
         view,

@@ -11,7 +11,12 @@ from storage import outbox
 from storage import replicas as store
 from storage.database import open_database
 
-NOW = datetime.now(UTC) + timedelta(seconds=1)
+
+def soon() -> datetime:
+    """A moment just after anything a test enqueues."""
+    return datetime.now(UTC) + timedelta(seconds=1)
+
+
 MESSAGE = {"text": "hi", "blocks": []}
 
 
@@ -39,24 +44,24 @@ def test_status_asks_coalesce_until_delivered(db: sqlite_utils.Database) -> None
     request_id = new_request(db, "V1")
     outbox.enqueue_status(db, request_id)
     outbox.enqueue_status(db, request_id)
-    [row], _ = outbox.due(db, NOW, frozenset())
+    [row], _ = outbox.due(db, soon(), frozenset())
     assert row.kind == "status" and row.version == 2
     outbox.claim(db, row.id)
     outbox.mark_sent(db, row, "C1", "1.1")
-    assert outbox.due(db, NOW, frozenset()) == ([], None)
+    assert outbox.due(db, soon(), frozenset()) == ([], None)
     outbox.enqueue_status(db, request_id)  # a later change re-opens it
-    [again], _ = outbox.due(db, NOW, frozenset())
+    [again], _ = outbox.due(db, soon(), frozenset())
     assert again.id == row.id and again.version == 3
 
 
 def test_a_status_asked_for_during_its_delivery_stays_pending(db: sqlite_utils.Database) -> None:
     request_id = new_request(db, "V1")
     outbox.enqueue_status(db, request_id)
-    [row], _ = outbox.due(db, NOW, frozenset())
+    [row], _ = outbox.due(db, soon(), frozenset())
     outbox.claim(db, row.id)
     outbox.enqueue_status(db, request_id)  # the state changed while Slack was being called
     outbox.mark_sent(db, row, "C1", "1.1")
-    [again], _ = outbox.due(db, NOW, frozenset())
+    [again], _ = outbox.due(db, soon(), frozenset())
     assert again.id == row.id and again.state == "pending"
 
 
@@ -66,21 +71,22 @@ def test_replies_are_sent_once_and_in_order_per_request(db: sqlite_utils.Databas
     outbox.enqueue_reply(db, first, "outcome", MESSAGE)
     outbox.enqueue_reply(db, first, "outcome", {"text": "again", "blocks": []})
     outbox.enqueue_reply(db, second, "outcome", MESSAGE)
-    due, _ = outbox.due(db, NOW, frozenset())
+    due, _ = outbox.due(db, soon(), frozenset())
     assert [(r.request_id, r.kind) for r in due] == [(first, "status"), (second, "reply")]
-    assert outbox.due(db, NOW, frozenset({first}))[0] == [due[1]]  # busy requests are skipped
+    assert outbox.due(db, soon(), frozenset({first}))[0] == [due[1]]  # busy requests are skipped
     assert len(outbox.rows_for(db, first)) == 2
     assert outbox.rows_for(db, first)[1]["payload"] == '{"text": "hi", "blocks": []}'
 
 
 def test_retry_later_keeps_doubt_and_reports_when_it_is_due(db: sqlite_utils.Database) -> None:
+    now = soon()
     request_id = new_request(db, "V1")
     outbox.enqueue_reply(db, request_id, "outcome", MESSAGE)
-    [row], _ = outbox.due(db, NOW, frozenset())
+    [row], _ = outbox.due(db, now, frozenset())
     outbox.claim(db, row.id)
-    at = NOW + timedelta(minutes=5)
+    at = now + timedelta(minutes=5)
     outbox.retry_later(db, row.id, at, "Slack answered 500", in_doubt=True)
-    assert outbox.due(db, NOW, frozenset()) == ([], at.isoformat(timespec="milliseconds"))
+    assert outbox.due(db, now, frozenset()) == ([], at.isoformat(timespec="milliseconds"))
     [later], _ = outbox.due(db, at, frozenset())
     assert later.state == "sending" and later.attempts == 1
     outbox.mark_failed(db, row.id, "msg_too_long")
