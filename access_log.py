@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
-from media import MEDIA_PATH
+from media_relay import MEDIA_PATH
 from settings import TAVUS_CALLBACK_PATH
 
 

@@ -23,7 +23,7 @@ from handlers import (
     replica_modal,
     tavus_callback,
 )
-from media.relay import MediaRelay
+from media_relay.relay import MediaRelay
 from replicas.notifier import SLACK_ERRORS, SlackNotifier
 from replicas.outbox import OutboxWorker
 from replicas.reconciler import Reconciler

@@ -40,7 +40,7 @@ class Settings:
     tavus_api_url: str = DEFAULT_TAVUS_API_URL
     log_level: str = "INFO"
     # Relayed Slack uploads, served to Tavus under PUBLIC_URL/media/.
-    media_dir: Path = Path("relayed-media")
+    media_dir: Path = Path("media")
     # How often open requests are checked with Tavus (a lost callback is found this way).
     poll_interval_seconds: float = 300.0
     tavus_timeout_seconds: float = 30.0
@@ -158,7 +158,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         slack_api_url=slack_api_url,
         tavus_api_url=tavus_api_url,
         log_level=log_level,
-        media_dir=Path(value("MEDIA_DIR") or database_path.parent / "relayed-media"),
+        media_dir=Path(value("MEDIA_DIR") or database_path.parent / "media"),
         poll_interval_seconds=poll_interval,
         tavus_timeout_seconds=tavus_timeout,
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from media.relay import MediaRelay
+from media_relay.relay import MediaRelay
 from replicas.request import Mode, ReplicaRequest, SlackOrigin
 from storage import replicas as store
 from storage.database import Storage

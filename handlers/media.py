@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from media import MEDIA_PATH
-from media.relay import MediaRelay
+from media_relay import MEDIA_PATH
+from media_relay.relay import MediaRelay
 
 __all__ = ["MEDIA_PATH", "register"]
 

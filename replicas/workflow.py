@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from blocks.messages import adopted_reply, outcome_reply
-from media.relay import MediaRelay, RelayError
+from media_relay.relay import MediaRelay, RelayError
 from replicas.outbox import OutboxWorker
 from replicas.record import ReplicaRecord
 from replicas.request import ReplicaRequest, SlackOrigin, State

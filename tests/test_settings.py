@@ -336,8 +336,8 @@ def test_repr_hides_the_app_token_and_shows_the_mode() -> None:
 
 
 def test_media_dir_defaults_next_to_the_database() -> None:
-    assert load_settings(env(DATABASE_PATH="/data/bot.db")).media_dir == Path("/data/relayed-media")
-    assert load_settings(REQUIRED).media_dir == Path("relayed-media")
+    assert load_settings(env(DATABASE_PATH="/data/bot.db")).media_dir == Path("/data/media")
+    assert load_settings(REQUIRED).media_dir == Path("media")
     assert load_settings(env(MEDIA_DIR="/srv/media")).media_dir == Path("/srv/media")
 
 

@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from access_log import AccessLogger
 from handlers import media
-from media.relay import MediaRelay, RelayedFile
+from media_relay.relay import MediaRelay, RelayedFile
 from replicas.request import Mode, ReplicaRequest, SlackOrigin
 from storage import replicas as store
 from storage.database import Storage

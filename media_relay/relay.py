@@ -33,7 +33,7 @@ import httpx
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from media import MEDIA_PATH
+from media_relay import MEDIA_PATH
 from replicas.request import Mode
 from replicas.slack_files import (
     IMAGE_TYPES,

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-import media.relay
-from media.relay import TOKEN_PATTERN, MediaRelay, RelayError, safe_file_name
+import media_relay.relay
+from media_relay.relay import TOKEN_PATTERN, MediaRelay, RelayError, safe_file_name
 from replicas.request import Mode, ReplicaRequest, SlackOrigin, State
 from storage import media as media_store
 from storage import replicas as store
@@ -267,7 +267,7 @@ async def test_full_disk_is_an_error_and_the_partial_file_goes(
     media_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real_write = media.relay._write_chunks
+    real_write = media_relay.relay._write_chunks
     writes: list[int] = []
 
     def write_until_full(file: Any, chunks: list[bytes]) -> None:
@@ -276,7 +276,7 @@ async def test_full_disk_is_an_error_and_the_partial_file_goes(
         writes.append(1)
         real_write(file, chunks)
 
-    monkeypatch.setattr(media.relay, "_write_chunks", write_until_full)
+    monkeypatch.setattr(media_relay.relay, "_write_chunks", write_until_full)
     file = fake_slack.add_file("jane.mp4", "video/mp4", secrets.token_bytes(20 * 1024 * 1024))
 
     with pytest.raises(RelayError) as raised:
