@@ -324,11 +324,13 @@ class ReplicaWorkflow:
             await self._audit(record.id, None, None, CallbackVerdict.MALFORMED, raw)
             return CallbackVerdict.MALFORMED
         replica_id, result = parsed
-        if record.replica_id is None and record.state in (State.SUBMITTING, State.UNCERTAIN):
+        sent = record.create_sent_at is not None or record.state is State.UNCERTAIN
+        if record.replica_id is None and (sent or record.state is State.SUBMITTING):
             # Tavus answered before the create's response was recorded, or that response was
-            # lost: keep it, and (for a lost one) check which replica it names.
+            # lost (even if the bot has since given up finding the replica): keep it, and
+            # (for a lost one) check which replica it names.
             await self._audit(record.id, replica_id, result.status, CallbackVerdict.DEFERRED, raw)
-            if record.state is State.UNCERTAIN:
+            if record.state is not State.SUBMITTING:
                 self.spawn(self._adopt_named(record.id, replica_id), f"check callback {record.id}")
             return CallbackVerdict.DEFERRED
         if record.replica_id != replica_id:

@@ -170,16 +170,18 @@ def known_replica_ids(db: sqlite_utils.Database) -> set[str]:
 def adopt_replica(
     db: sqlite_utils.Database, request_id: int, replica_id: str, tavus_status: str
 ) -> bool:
-    """An ambiguous create turned out to have created `replica_id`: it is training."""
+    """An ambiguous create turned out to have created `replica_id`: it is training. Also
+    from NOT_CREATED, when the replica shows up after the bot had given up looking."""
     return _update(
         db,
         request_id,
-        "state IN ('submitting', 'uncertain') AND replica_id IS NULL",
+        "state IN ('submitting', 'uncertain', 'not_created') AND replica_id IS NULL",
         {
             "state": State.TRAINING.value,
             "replica_id": replica_id,
             "tavus_status": tavus_status,
             "error_message": None,
+            "finished_at": None,
         },
     )
 

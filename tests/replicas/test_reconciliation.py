@@ -174,3 +174,24 @@ async def test_a_create_cut_off_by_a_restart_is_reconciled_not_resent(
     await eventually(lambda: any("Tavus did create" in m.text for m in bot.slack.messages))
     assert len(bot.tavus.creates) == 1
     assert (await request(bot)).replica_id == "r0001"
+
+
+async def test_a_replica_found_after_giving_up_is_adopted_by_its_callback(
+    make_bot: BotFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(workflow_module, "UNCERTAIN_GIVE_UP", timedelta(0))
+    bot = await make_bot(**FAST_POLL)
+    bot.tavus.answer_next_create(502, {"error": "bad gateway"})
+    await submit_video(bot)
+    await eventually(lambda: any("nothing was created" in m.text for m in bot.slack.messages))
+    # Tavus had created it after all, and lists it late; its callback still finds the request.
+    bot.tavus.replicas["rlate"] = {"replica_id": "rlate", "replica_name": "Jane – sales"}
+    bot.tavus.set_status("rlate", "started")
+    response = await bot.tavus_callback(
+        bot.callback_token(), {"replica_id": "rlate", "status": "started"}
+    )
+    assert response.status_code == 202
+    await eventually(lambda: any("Tavus did create" in m.text for m in bot.slack.messages))
+    record = await request(bot)
+    assert record.state is State.TRAINING and record.replica_id == "rlate"
+    assert len(bot.tavus.creates) == 1
