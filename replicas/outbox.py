@@ -149,6 +149,12 @@ class OutboxWorker:
             )
             await self._storage.run(store.mark_failed, row.id, reason)
             return
+        except Exception as error:
+            # The worker's boundary: a bug in one message must neither spin this loop nor
+            # stop the others. Keep the row (in doubt) and try again later.
+            logger.exception("Unexpected error delivering %s", row.key)
+            await self._retry(row, _Retry(repr(error), in_doubt=True))
+            return
         await self._storage.run(self._record_sent, row, record, posted)
 
     @staticmethod

@@ -102,3 +102,19 @@ async def test_pending_messages_are_delivered_after_a_restart(bot: Bot) -> None:
     await eventually(lambda: ready_replies(bot), seconds=10)
     await bot.settle()
     assert len(ready_replies(bot)) == 1
+
+
+async def test_a_broken_message_is_retried_later_and_holds_up_nobody_else(bot: Bot) -> None:
+    await training(bot, channel="C1")
+    # A row no code path writes (no text): delivering it fails inside the bot.
+    await bot.services.storage.run(outbox.enqueue_reply, 1, "broken", {"blocks": []})
+    bot.services.outbox.wake()
+    second = await training(bot, channel="C2")
+    bot.tavus.set_status("r0002", "completed")
+    await bot.tavus_callback(second, {"replica_id": "r0002", "status": "ready"})
+    await eventually(lambda: ready_replies(bot))
+    [broken] = [
+        r for r in await bot.services.storage.run(outbox.rows_for, 1) if "broken" in r["key"]
+    ]
+    assert broken["state"] == "sending" and "KeyError" in broken["last_error"]
+    assert broken["attempts"] <= 3  # backing off, not spinning

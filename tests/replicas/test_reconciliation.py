@@ -101,14 +101,20 @@ async def test_a_create_that_times_out_after_tavus_got_it_is_found_not_resent(
     await eventually(lambda: any("is ready" in m.text for m in bot.slack.messages))
 
 
-async def test_an_ambiguous_create_that_made_nothing_is_reported_not_created(
-    make_bot: BotFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def given_up(make_bot: BotFactory, monkeypatch: pytest.MonkeyPatch) -> Bot:
+    """A bot whose create got a 502 and which found no replica for it in Tavus's list."""
     monkeypatch.setattr(workflow_module, "UNCERTAIN_GIVE_UP", timedelta(0))
     bot = await make_bot(**FAST_POLL)
     bot.tavus.answer_next_create(502, {"error": "bad gateway"})
     await submit_video(bot)
     await eventually(lambda: any("nothing was created" in m.text for m in bot.slack.messages))
+    return bot
+
+
+async def test_an_ambiguous_create_that_made_nothing_is_reported_not_created(
+    make_bot: BotFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot = await given_up(make_bot, monkeypatch)
     record = await request(bot)
     assert record.state is State.NOT_CREATED and len(bot.tavus.creates) == 1
 
@@ -179,11 +185,7 @@ async def test_a_create_cut_off_by_a_restart_is_reconciled_not_resent(
 async def test_a_replica_found_after_giving_up_is_adopted_by_its_callback(
     make_bot: BotFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(workflow_module, "UNCERTAIN_GIVE_UP", timedelta(0))
-    bot = await make_bot(**FAST_POLL)
-    bot.tavus.answer_next_create(502, {"error": "bad gateway"})
-    await submit_video(bot)
-    await eventually(lambda: any("nothing was created" in m.text for m in bot.slack.messages))
+    bot = await given_up(make_bot, monkeypatch)
     # Tavus had created it after all, and lists it late; its callback still finds the request.
     bot.tavus.replicas["rlate"] = {"replica_id": "rlate", "replica_name": "Jane – sales"}
     bot.tavus.set_status("rlate", "started")
