@@ -44,16 +44,24 @@ def _thread_of(message: dict[str, Any]) -> str:
 def register(app: AsyncApp, settings: Settings, storage: Storage) -> None:
     can_relay = settings.public_url is not None
 
-    def form_context(
-        channel_id: str, requester_id: str, thread_ts: str, files: list[SlackFile]
-    ) -> ModalContext:
-        return ModalContext(
+    async def open_form_for(
+        client: AsyncWebClient,
+        trigger_id: str,
+        *,
+        channel_id: str,
+        requester_id: str,
+        thread_ts: str,
+        files: list[SlackFile],
+    ) -> bool:
+        """The request form, prefilled from shared files; False if Slack would not open it."""
+        context = ModalContext(
             channel_id=channel_id,
             requester_id=requester_id,
             thread_ts=thread_ts,
             files=[f.to_metadata() for f in files],
             can_relay=can_relay,
         )
+        return await open_replica_form(client, trigger_id, draft_from_files(files), context)
 
     @app.event({"type": "message", "subtype": "file_share"})
     async def on_file_share(event: dict[str, Any], client: AsyncWebClient) -> None:
@@ -104,11 +112,13 @@ def register(app: AsyncApp, settings: Settings, storage: Storage) -> None:
         if upload is None:
             await respond(response_type="ephemeral", replace_original=False, text=PROMPT_EXPIRED)
             return
-        context = form_context(
-            upload.channel_id, body["user"]["id"], upload.thread_ts, upload.files
-        )
-        if not await open_replica_form(
-            client, body["trigger_id"], draft_from_files(upload.files), context
+        if not await open_form_for(
+            client,
+            body["trigger_id"],
+            channel_id=upload.channel_id,
+            requester_id=body["user"]["id"],
+            thread_ts=upload.thread_ts,
+            files=upload.files,
         ):
             await respond(
                 response_type="ephemeral",
@@ -131,11 +141,13 @@ def register(app: AsyncApp, settings: Settings, storage: Storage) -> None:
         if not files:
             await respond(response_type="ephemeral", text=NO_MEDIA)
             return
-        context = form_context(
-            shortcut["channel"]["id"], shortcut["user"]["id"], _thread_of(message), files
-        )
-        if not await open_replica_form(
-            client, shortcut["trigger_id"], draft_from_files(files), context
+        if not await open_form_for(
+            client,
+            shortcut["trigger_id"],
+            channel_id=shortcut["channel"]["id"],
+            requester_id=shortcut["user"]["id"],
+            thread_ts=_thread_of(message),
+            files=files,
         ):
             await respond(
                 response_type="ephemeral", text=FORM_NOT_OPENED.format(what="use the shortcut")

@@ -108,14 +108,7 @@ async def open_replica_form(
         prefilled = draft_from_files(files)
         draft = replace(prefilled, replica_name=draft.replica_name or prefilled.replica_name)
     context = replace(context, requester_name=name, files=[f.to_metadata() for f in files])
-    view = opened["view"]
-    try:
-        await client.views_update(
-            view_id=view["id"], hash=view["hash"], view=build_replica_modal(draft, context)
-        )
-    except SLACK_ERRORS:
-        # Usually hash_conflict: the user already changed the form, which re-rendered it.
-        logger.info("Did not fill in form %s", view["id"], exc_info=True)
+    await _rerender(client, opened["view"], draft, context)
     return True
 
 
@@ -127,7 +120,8 @@ async def _rerender(
             view_id=view["id"], hash=view["hash"], view=build_replica_modal(draft, context)
         )
     except SLACK_ERRORS:
-        logger.warning("Could not re-render form %s", view["id"], exc_info=True)
+        # Usually hash_conflict: the user changed the form meanwhile, which re-rendered it.
+        logger.info("Did not re-render form %s", view["id"], exc_info=True)
 
 
 def register(app: AsyncApp, workflow: ReplicaWorkflow, voices: VoiceCatalog) -> None:

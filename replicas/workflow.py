@@ -293,16 +293,18 @@ class ReplicaWorkflow:
             )
 
     async def _not_created(self, request_id: int, reason: str) -> None:
-        def change(db: sqlite_utils.Database) -> None:
-            if store.mark_create_failed(db, request_id, State.NOT_CREATED, reason):
-                _announce(db, request_id, "outcome")
-
-        await self._commit(change)
+        await self._create_ended(request_id, State.NOT_CREATED, reason)
 
     async def _uncertain(self, request_id: int, reason: str) -> None:
+        await self._create_ended(request_id, State.UNCERTAIN, reason)
+
+    async def _create_ended(self, request_id: int, state: State, reason: str) -> None:
+        """The create failed for sure (NOT_CREATED) or maybe (UNCERTAIN): record it and tell
+        the requester, once per state."""
+
         def change(db: sqlite_utils.Database) -> None:
-            if store.mark_create_failed(db, request_id, State.UNCERTAIN, reason):
-                _announce(db, request_id, "uncertain")
+            if store.mark_create_failed(db, request_id, state, reason):
+                _announce(db, request_id, "outcome" if state is State.NOT_CREATED else "uncertain")
 
         await self._commit(change)
 
