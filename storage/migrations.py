@@ -147,3 +147,11 @@ def add_outbox(db: sqlite_utils.Database) -> None:
     outbox = db.table("outbox")
     outbox.create_index(["key"], unique=True)
     outbox.create_index(["state", "next_attempt_at"])
+
+
+@migrations()
+def add_heartbeat(db: sqlite_utils.Database) -> None:
+    """One row that readiness (`GET /readyz`) rewrites: proof that the database takes writes
+    (a full disk or a read-only file fails here before it fails a user's request)."""
+    db.table("heartbeat").create({"id": int, "checked_at": str}, pk="id")
+    db.table("heartbeat").insert({"id": 1, "checked_at": ""})
