@@ -1,10 +1,15 @@
-"""The HTTP access log, with the secret part of Tavus callback and media URLs left out."""
+"""The HTTP access log, with the secret part of Tavus callback and media URLs left out.
+
+Every field is a request's own text (aiohttp decodes `%0A` in the path to a newline), so each
+is escaped: one request, one line.
+"""
 
 from __future__ import annotations
 
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
+from log_format import escape_controls
 from media_relay import MEDIA_PATH
 from settings import TAVUS_CALLBACK_PATH
 
@@ -24,9 +29,9 @@ class AccessLogger(AbstractAccessLogger):
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         self.logger.info(
             '%s "%s %s" %s %.3fs',
-            request.remote,
-            request.method,
-            loggable_path(request.path),
+            escape_controls(str(request.remote)),
+            escape_controls(request.method),
+            escape_controls(loggable_path(request.path)),
             response.status,
             time,
         )

@@ -1,17 +1,25 @@
 """replica-bot entry point: `python bot.py`. Reads .env and the environment, then serves."""
 
-from __future__ import annotations
+import sys
+
+# First, and in syntax old Pythons can parse (no `from __future__ import annotations`: 3.6
+# rejects it): on an old Python the imports below would fail with a traceback that does not
+# say the version is the problem.
+if sys.version_info < (3, 11):  # noqa: UP036 (for the Pythons requires-python excludes)
+    found = ".".join(str(part) for part in sys.version_info[:3])
+    sys.stderr.write("replica-bot: needs Python 3.11 or newer, found Python " + found + "\n")
+    sys.exit(2)
 
 import logging
 import os
 import sqlite3
-import sys
 
 from aiohttp import web
 from dotenv import find_dotenv, load_dotenv
 
-from access_log import AccessLogger
+import log_format
 from app_factory import create_app
+from http_server import raise_open_file_limit, server_options
 from settings import SettingsError, load_settings
 from socket_mode import SlackAppTokenRejected
 from storage.database import open_database
@@ -28,10 +36,7 @@ def main() -> int:
         for problem in error.problems:
             print(f"replica-bot: {problem}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level_number,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    log_format.configure(settings.log_level_number)
     try:
         # Apply migrations now, so a bad DATABASE_PATH is one clear line, not a traceback.
         open_database(settings.database_path).close()
@@ -42,13 +47,14 @@ def main() -> int:
         )
         return 2
     logger.info("Starting with %r", settings)
+    raise_open_file_limit()
     try:
         web.run_app(
             create_app(settings),
             host=settings.host,
             port=settings.port,
-            access_log_class=AccessLogger,
-            print=lambda line: logger.info("%s", line.strip()),
+            **server_options(),
+            print=lambda text: logger.info("%s", " ".join(text.split())),  # one line
             # Open HTTP connections get this long after SIGTERM; with the workflow's grace
             # period the bot exits well within 10 s.
             shutdown_timeout=2.0,

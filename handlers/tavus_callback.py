@@ -10,6 +10,7 @@ import logging
 
 from aiohttp import web
 
+from http_server import BodyRefused, read_body
 from replicas.workflow import CallbackVerdict, ReplicaWorkflow
 from settings import TAVUS_CALLBACK_PATH
 
@@ -30,12 +31,11 @@ HTTP_STATUS = {
 
 def register(web_app: web.Application, workflow: ReplicaWorkflow) -> None:
     async def on_tavus_callback(request: web.Request) -> web.Response:
-        too_large = web.json_response({"error": "body over 64 KiB"}, status=413)
-        if (request.content_length or 0) > MAX_BODY_BYTES:
-            return too_large
-        body = await request.content.read(MAX_BODY_BYTES + 1)
-        if len(body) > MAX_BODY_BYTES:
-            return too_large
+        # The whole body, not what has arrived so far: a body sent in pieces is still one body.
+        try:
+            _, body = await read_body(request, MAX_BODY_BYTES)
+        except BodyRefused as refused:
+            return refused.response()
         verdict = await workflow.handle_callback(request.match_info["token"], body)
         if verdict is CallbackVerdict.UNKNOWN_TOKEN:
             logger.warning("Tavus callback with an unknown token from %s", request.remote)

@@ -1,10 +1,15 @@
-"""The access log never shows the secrets carried in URL paths."""
+"""The access log never shows the secrets carried in URL paths, and one request is one line
+whatever its path holds."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 
+import pytest
+
 from access_log import loggable_path
+from tests.conftest import Bot
 
 
 def test_callback_tokens_are_redacted() -> None:
@@ -25,3 +30,17 @@ def test_other_paths_are_logged_as_they_are() -> None:
     assert loggable_path("/slack/events") == "/slack/events"
     assert loggable_path("/healthz") == "/healthz"
     assert loggable_path("/mediafile") == "/mediafile"
+
+
+async def test_a_newline_in_the_path_cannot_forge_a_line(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    forged = "%0D%0A2026-01-01 00:00:00,000 ERROR replica-bot: forged%E2%80%A8"
+    with caplog.at_level(logging.INFO, logger="aiohttp.access"):
+        response = await bot.http.get(f"{bot.url}/nothing-here{forged}")
+
+    assert response.status_code == 404
+    [line] = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert line.splitlines() == [line]
+    escaped = "/nothing-here\\r\\n2026-01-01 00:00:00,000 ERROR replica-bot: forged\\u2028"
+    assert f'"GET {escaped}" 404' in line

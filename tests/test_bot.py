@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import contextlib
 import os
+import resource
 import signal
 import socket
+import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 
@@ -15,6 +21,7 @@ from tests.conftest import SIGNING_SECRET
 from tests.fakes.fake_slack import BOT_TOKEN, FakeSlack
 from tests.fakes.fake_socket_mode import APP_TOKEN
 from tests.fakes.fake_tavus import API_KEY, FakeTavus
+from tests.raw_http import send_in_parts, status_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -184,3 +191,171 @@ async def test_socket_mode_with_a_refused_app_token_exits_with_one_line(
     assert lines == ["replica-bot: Slack rejected SLACK_APP_TOKEN: invalid_auth"]
     assert "Traceback" not in stderr.decode()
     assert "xapp-1-revoked-token" not in stderr.decode()
+
+
+def http_mode_environment(
+    tmp_path: Path, slack: FakeSlack, tavus: FakeTavus, port: int
+) -> dict[str, str]:
+    return bot_environment(
+        tmp_path,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        TAVUS_API_KEY=API_KEY,
+        HOST="127.0.0.1",
+        PORT=str(port),
+        DATABASE_PATH=str(tmp_path / "bot.db"),
+        SLACK_API_URL=f"{slack.url}/api/",
+        TAVUS_API_URL=tavus.url,
+    )
+
+
+async def log_of(process: asyncio.subprocess.Process) -> list[str]:
+    """Stop the bot; its log lines."""
+    process.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(process.communicate(), 15)
+    assert process.returncode == 0, stderr.decode()
+    return stderr.decode().splitlines()
+
+
+FORGED_LINE = "2026-01-01 00:00:00,000 ERROR replica-bot: forged"
+
+
+@contextlib.asynccontextmanager
+async def serving_bot(
+    tmp_path: Path, fake_slack: FakeSlack, fake_tavus: FakeTavus
+) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
+    """`bot.py` in HTTP mode, answering on the port it yields; killed if the test did not
+    stop it (with log_of)."""
+    port = free_port()
+    process = await run_bot(tmp_path, http_mode_environment(tmp_path, fake_slack, fake_tavus, port))
+    try:
+        await wait_for_health(port)
+        yield port, process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_a_newline_in_a_request_path_cannot_forge_a_log_line(
+    tmp_path: Path, fake_slack: FakeSlack, fake_tavus: FakeTavus
+) -> None:
+    async with serving_bot(tmp_path, fake_slack, fake_tavus) as (port, process):
+        forged = quote(f"\n{FORGED_LINE}\r\n{FORGED_LINE}\u2028{FORGED_LINE}")
+        async with httpx.AsyncClient() as http:
+            response = await http.get(f"http://127.0.0.1:{port}/x{forged}")
+        assert response.status_code == 404
+        lines = await log_of(process)
+    assert [line for line in lines if FORGED_LINE in line and not line.startswith(FORGED_LINE)]
+    assert [line for line in lines if line.startswith(FORGED_LINE)] == []
+
+
+async def test_a_malformed_http_request_is_one_warning_line(
+    tmp_path: Path, fake_slack: FakeSlack, fake_tavus: FakeTavus
+) -> None:
+    async with serving_bot(tmp_path, fake_slack, fake_tavus) as (port, process):
+        head = b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: " + b"\x01" * 4000 + b"\r\n\r\n"
+        response = await send_in_parts(port, [head])
+        assert status_of(response) == 400
+        lines = await log_of(process)
+    malformed = [line for line in lines if "aiohttp.server" in line]
+    assert len(malformed) == 1, lines
+    assert malformed[0].endswith(
+        " WARNING aiohttp.server: Malformed HTTP request from 127.0.0.1: Invalid header token"
+    )
+    assert not [line for line in lines if "Traceback" in line or "\\x01" in line]
+
+
+async def test_an_old_python_is_told_in_one_line(tmp_path: Path) -> None:
+    pretend = (
+        "import runpy, sys; sys.version_info = (3, 10, 12, 'final', 0); sys.argv = ['bot.py'];"
+        f" runpy.run_path({str(ROOT / 'bot.py')!r}, run_name='__main__')"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        pretend,
+        cwd=tmp_path,
+        env=bot_environment(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+
+    assert process.returncode == 2
+    assert stderr.decode().splitlines() == [
+        "replica-bot: needs Python 3.11 or newer, found Python 3.10.12"
+    ]
+
+
+def test_bot_py_compiles_on_old_pythons() -> None:
+    """The version check can only speak if the file compiles there: its grammar is 3.6's, and
+    it has no `from __future__ import annotations` (3.6 refuses it before running a line)."""
+    tree = ast.parse((ROOT / "bot.py").read_text(), feature_version=(3, 6))
+
+    futures = [
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__"
+        for alias in node.names
+    ]
+    assert futures == []
+
+
+async def test_running_out_of_file_descriptors_is_one_log_line_and_passes(
+    tmp_path: Path, fake_slack: FakeSlack, fake_tavus: FakeTavus
+) -> None:
+    port = free_port()
+    files = 96  # soft and hard: the bot cannot raise it
+
+    def few_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
+
+    env = http_mode_environment(tmp_path, fake_slack, fake_tavus, port)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "bot.py"),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=few_files,
+    )
+    held: list[asyncio.StreamWriter] = []
+    try:
+        # A flood of log lines fills the stderr pipe and stalls the bot: fail, do not hang.
+        async with asyncio.timeout(60):
+            await wait_for_health(port)
+            for _ in range(files + 20):  # idle connections: more than the bot can accept
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                held.append(writer)
+            await asyncio.sleep(2.5)  # asyncio retries accepting every second
+            for writer in held:
+                writer.close()
+            response = await wait_for_health(port)
+            assert response.status_code in (200, 503)  # answering again
+            lines = await log_of(process)
+    finally:
+        for writer in held:
+            writer.close()
+        if process.returncode is None:
+            process.kill()
+            await process.communicate()  # wait() would wait for a full stderr pipe to drain
+    refused = [line for line in lines if "Cannot accept connections" in line]
+    assert len(refused) == 1, lines[-20:]
+    assert "[Errno 24] Too many open files" in refused[0]
+    assert not [line for line in lines if "socket.accept()" in line or "Traceback" in line]
+
+
+def test_the_open_file_limit_is_raised_to_what_the_hard_limit_allows() -> None:
+    script = (
+        "import resource, http_server;"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, 4096));"
+        "http_server.raise_open_file_limit();"
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout.strip() == "(4096, 4096)"

@@ -6,11 +6,14 @@ A final status is recorded before the answer (202) and announced once Tavus's GE
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import AsyncIterator
 
 from replicas.request import State
 from storage import replicas as store
 from tests.conftest import Bot, eventually
 from tests.handlers.test_replica_form import VIDEO
+from tests.raw_http import port_of, request_head, send_in_parts, status_of
 
 
 async def submitted(bot: Bot) -> str:
@@ -179,7 +182,7 @@ async def test_ready_while_get_says_training_announces_nothing_until_get_agrees(
     assert len(bot.slack.messages_in("C1")) == 1  # the root only: nothing announced
     # The request stays open for the poller, which announces once GET agrees.
     bot.tavus.set_status("r0001", "completed")
-    await bot.services.workflow.reconcile()
+    await bot.services.reconciler.round()
     await bot.settle()
     _, reply = bot.slack.messages_in("C1")
     assert "is ready" in reply.text
@@ -189,3 +192,69 @@ async def test_non_ascii_replica_id_is_a_mismatch_not_a_crash(bot: Bot) -> None:
     token = await submitted(bot)
     response = await bot.tavus_callback(token, {"replica_id": "r0001é", "status": "ready"})
     assert response.status_code == 409
+
+
+# -- bodies that arrive in pieces are judged whole ------------------------------------------
+
+READY = json.dumps({"replica_id": "r0001", "status": "ready"}).encode()
+
+
+async def test_body_sent_in_two_parts_is_read_whole(bot: Bot) -> None:
+    token = await submitted(bot)
+    bot.tavus.set_status("r0001", "completed")
+    head = request_head(
+        "POST",
+        f"/tavus/callback/{token}",
+        {"content-type": "application/json", "content-length": str(len(READY))},
+    )
+    response = await send_in_parts(port_of(bot.url), [head + READY[:10], READY[10:]], pause=0.2)
+
+    assert status_of(response) == 202, response
+    await bot.settle()
+    assert (await bot.services.storage.run(store.get_request, 1)).state is State.SUCCEEDED
+
+
+async def test_chunked_body_is_read_whole(bot: Bot) -> None:
+    token = await submitted(bot)
+
+    async def pieces() -> AsyncIterator[bytes]:
+        yield READY[:10]
+        await asyncio.sleep(0.2)  # the first chunk is all the server has for a while
+        yield READY[10:]
+
+    response = await bot.http.post(
+        f"{bot.url}/tavus/callback/{token}",
+        content=pieces(),
+        headers={"content-type": "application/json"},
+    )
+
+    assert response.status_code == 202, response.text
+    audit = await bot.services.storage.run(store.callbacks_for, 1)
+    assert [row["raw_body"] for row in audit] == [READY.decode()]
+
+
+async def test_chunked_body_over_the_limit_without_a_length_is_413(bot: Bot) -> None:
+    token = await submitted(bot)
+
+    async def pieces() -> AsyncIterator[bytes]:
+        yield READY[:-1] + b', "pad": "'
+        for _ in range(7):
+            await asyncio.sleep(0.01)
+            yield b"x" * 10_000  # 70 kB in all, over 64 KiB
+        yield b'"}'
+
+    response = await bot.http.post(
+        f"{bot.url}/tavus/callback/{token}",
+        content=pieces(),
+        headers={"content-type": "application/json"},
+    )
+
+    assert response.status_code == 413
+    assert await bot.services.storage.run(store.callbacks_for, 1) == []
+
+
+async def test_deeply_nested_json_is_400_not_500(bot: Bot) -> None:
+    token = await submitted(bot)
+    response = await bot.tavus_callback(token, None, raw=b"[" * 30_000 + b"]" * 30_000)
+
+    assert response.status_code == 400

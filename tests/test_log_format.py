@@ -1,0 +1,159 @@
+"""One record, one line: nothing a request carries can start a log line of its own."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import pytest
+from aiohttp.http_exceptions import BadHttpMessage
+
+from log_format import (
+    FORMAT,
+    OneLineFormatter,
+    OutOfFilesLimiter,
+    escape_controls,
+    shorten_malformed_http,
+)
+
+FORGED = "\n2026-01-01 00:00:00,000 ERROR replica-bot: forged"
+
+
+@pytest.mark.parametrize(
+    ("text", "escaped"),
+    [
+        ("a\nb", "a\\nb"),
+        ("a\r\nb", "a\\r\\nb"),
+        ("tab\there", "tab\\there"),
+        ("\x1b[31mred", "\\x1b[31mred"),
+        ("nul\x00", "nul\\x00"),
+        ("del\x7f and next-line\x85", "del\\x7f and next-line\\x85"),
+        ("line\u2028separator\u2029", "line\\u2028separator\\u2029"),
+    ],
+)
+def test_control_characters_are_escaped(text: str, escaped: str) -> None:
+    assert escape_controls(text) == escaped
+    assert len(escape_controls(text).splitlines()) == 1
+
+
+@pytest.mark.parametrize("text", ["plain", "é ü 日本 🎬", "back\\slash \\n", ""])
+def test_printable_text_is_unchanged(text: str) -> None:
+    assert escape_controls(text) == text
+
+
+def test_escaping_twice_changes_nothing() -> None:
+    once = escape_controls("a\nb\\n")
+    assert escape_controls(once) == once
+
+
+def record(message: str, *args: object, exc_info: object = None) -> logging.LogRecord:
+    return logging.LogRecord("replica-bot", logging.INFO, __file__, 1, message, args, exc_info)  # type: ignore[arg-type]
+
+
+def test_formatter_keeps_a_message_on_one_line() -> None:
+    formatted = OneLineFormatter(FORMAT).format(record("path %s", "/x" + FORGED))
+
+    assert formatted.splitlines() == [formatted]
+    assert formatted.endswith("replica-bot: path /x" + FORGED.replace("\n", "\\n"))
+
+
+def test_formatter_keeps_tracebacks_on_their_lines() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        exc_info = sys.exc_info()
+    formatted = OneLineFormatter(FORMAT).format(record("failed\nhere", exc_info=exc_info))
+
+    first, *traceback = formatted.splitlines()
+    assert first.endswith("replica-bot: failed\\nhere")
+    assert traceback[0] == "Traceback (most recent call last):"
+    assert traceback[-1] == "ValueError: boom"
+
+
+def test_malformed_http_becomes_one_warning_line() -> None:
+    error = BadHttpMessage("Invalid header token:\n\n    b'Bad Header: y'\n         ^")
+    entry = logging.LogRecord(
+        "aiohttp.server",
+        logging.ERROR,
+        __file__,
+        1,
+        "Error handling request from %s",
+        ("203.0.113.9",),
+        (BadHttpMessage, error, None),
+    )
+
+    assert shorten_malformed_http(entry)
+    formatted = OneLineFormatter(FORMAT).format(entry)
+
+    assert formatted.splitlines() == [formatted]
+    assert formatted.endswith(
+        "WARNING aiohttp.server: Malformed HTTP request from 203.0.113.9: Invalid header token"
+    )
+
+
+def test_other_server_errors_keep_their_traceback() -> None:
+    try:
+        raise RuntimeError("a bug of ours")
+    except RuntimeError:
+        exc_info = sys.exc_info()
+    entry = logging.LogRecord(
+        "aiohttp.server", logging.ERROR, __file__, 1, "Error handling request", (), exc_info
+    )
+
+    assert shorten_malformed_http(entry)
+    assert entry.levelname == "ERROR" and entry.exc_info == exc_info
+
+
+def accept_failed() -> logging.LogRecord:
+    """What asyncio logs for each connection it cannot accept."""
+    error = OSError(24, "Too many open files")
+    message = "socket.accept() out of system resource\nsocket: <asyncio.TransportSocket fd=7>"
+    return logging.LogRecord(
+        "asyncio", logging.ERROR, __file__, 1, message, None, (OSError, error, None)
+    )
+
+
+def test_running_out_of_files_is_one_line_a_minute() -> None:
+    now = [1000.0]
+    limiter = OutOfFilesLimiter(every=60.0, clock=lambda: now[0])
+    first = accept_failed()
+
+    assert limiter(first)
+    assert [limiter(accept_failed()) for _ in range(5000)] == [False] * 5000
+    now[0] += 61
+    later = accept_failed()
+    assert limiter(later)
+
+    formatter = OneLineFormatter(FORMAT)
+    assert formatter.format(first).endswith(
+        "ERROR asyncio: Cannot accept connections ([Errno 24] Too many open files);"
+        " logged once in 60 s, 0 not logged before"
+    )
+    assert formatter.format(later).endswith("logged once in 60 s, 5000 not logged before")
+    assert "Traceback" not in formatter.format(later)
+
+
+def test_other_asyncio_records_pass_the_limiter() -> None:
+    limiter = OutOfFilesLimiter()
+    assert limiter(accept_failed())
+    other = logging.LogRecord("asyncio", logging.ERROR, __file__, 1, "Task was destroyed", (), None)
+
+    assert limiter(other) and limiter(other)
+    assert other.getMessage() == "Task was destroyed"
+
+
+def test_failed_accept_retries_count_as_the_same_trouble() -> None:
+    limiter = OutOfFilesLimiter()
+    assert limiter(accept_failed())
+    error = ValueError("Invalid file descriptor: -1")
+    retry = logging.LogRecord(
+        "asyncio",
+        logging.ERROR,
+        __file__,
+        1,
+        "Exception in callback BaseSelectorEventLoop._start_serving(...)\nhandle: <TimerHandle>",
+        None,
+        (ValueError, error, None),
+    )
+
+    assert not limiter(retry)
