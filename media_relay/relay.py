@@ -5,6 +5,10 @@ bot token. So the bot downloads the file with its token, streaming it to disk, a
 `{PUBLIC_URL}/media/{token}/{name}` with a fresh 256-bit token per file. The token alone picks
 the file on disk; the name is only there for Tavus and people reading URLs.
 
+The token goes to Slack's file hosts only (`is_slack_file_host`): redirects are followed by
+hand, each hop checked before anything is sent, and a link that leads elsewhere is refused.
+Copies are owner-only (0600, in 0700 directories the relay creates).
+
 Files live for `retention` (48 h) or until their request's training ends, whichever is later;
 `sweep()` deletes the rest, and what a crash left behind.
 """
@@ -42,9 +46,10 @@ from replicas.slack_files import (
     VIDEO_TYPES,
     SlackFile,
     human_size,
+    is_slack_file_host,
 )
 from storage import media as media_store
-from storage.database import Storage
+from storage.database import Storage, create_private_file, make_private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +64,8 @@ LEFTOVER_AGE = timedelta(hours=1)
 # Bytes handed to the disk thread at a time; one buffer is written while the next fills.
 WRITE_BUFFER_BYTES = 4 * 1024 * 1024
 DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+# Slack's own chain is one or two hops (files.slack.com, then its file origin); more is a loop.
+MAX_REDIRECTS = 5
 MAX_NAME_LENGTH = 100
 EXTENSIONS = {
     "video/mp4": ("mp4", "m4v"),
@@ -128,8 +135,9 @@ class _Spool:
 
     async def open(self) -> None:
         def create() -> BinaryIO:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            return self.path.open("xb")
+            make_private_dir(self.path.parent)
+            # Owner-only from the first byte; os.replace later keeps the mode.
+            return os.fdopen(create_private_file(self.path), "wb")
 
         self._file = await self._run(create)
 
@@ -175,8 +183,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     httpx's own transport (httpcore on anyio) reads 64 KiB at a time at a high cost per read:
     about 200 MB/s where curl does 500 (bench/README.md). aiohttp, which the bot runs on anyway,
-    keeps up with curl. httpx still follows the redirects (dropping Authorization across
-    origins) and raises its usual errors; this only moves the bytes.
+    keeps up with curl. httpx still builds the requests (the relay follows redirects itself)
+    and raises its usual errors; this only moves the bytes.
     """
 
     def __init__(self) -> None:
@@ -253,21 +261,25 @@ class MediaRelay:
         slack: AsyncWebClient,
         bot_token: str,
         public_url: str | None,
+        slack_api_url: str | None = None,
         max_video_bytes: int | None = MAX_VIDEO_BYTES,
         transport: httpx.AsyncBaseTransport | None = None,
         retention: timedelta = timedelta(hours=48),
     ) -> None:
+        """`slack_api_url` (SLACK_API_URL; by default the Slack client's base URL) is the one
+        origin besides Slack's own domains whose file links get the bot token."""
         self._media_dir = media_dir
         self._storage = storage
         self._slack = slack
         self._bot_token = bot_token
+        self._slack_api_url = slack_api_url or slack.base_url
         self._public_url = public_url.rstrip("/") if public_url else None
         self._max_bytes = max_video_bytes
         self._retention = retention
         # Tokens being relayed by this process: the sweep leaves their files alone.
         self._active: set[str] = set()
         self._http = httpx.AsyncClient(
-            follow_redirects=True,
+            follow_redirects=False,  # each hop is checked first: see _open_download
             timeout=DOWNLOAD_TIMEOUT,
             transport=transport or AiohttpTransport(),
         )
@@ -296,7 +308,6 @@ class MediaRelay:
         spool = _Spool(partial)
         try:
             try:
-                await spool.open()
                 size = await self._download(file, spool)
                 await spool.close()
             except OSError as error:
@@ -389,34 +400,16 @@ class MediaRelay:
         return f"{name} is {human_size(size)}: photos must be under {human_size(self._max_bytes)}."
 
     async def _download(self, file: SlackFile, spool: _Spool) -> int:
-        """Stream the file into the spool; the number of bytes."""
-        assert file.url_private_download is not None
-        headers = {
-            "Authorization": f"Bearer {self._bot_token}",
-            # Media does not compress, and an identity body makes Content-Length the file size.
-            "Accept-Encoding": "identity",
-        }
+        """Stream the file into the spool, opened once Slack's answer passes its checks; the
+        number of bytes."""
         try:
-            async with self._http.stream(
-                "GET", file.url_private_download, headers=headers
-            ) as response:
-                if not response.is_success:
-                    raise RelayError(
-                        f"Slack refused to hand over {file.name} (HTTP "
-                        f"{response.status_code}): try again, or share the file again.",
-                        f"download of {file.id} answered HTTP {response.status_code}",
-                    )
-                if response.headers.get("content-type", "").lower().startswith("text/html"):
-                    raise RelayError(
-                        "Slack answered with its login page instead of the file: ask a Slack "
-                        "admin to add the files:read scope to the app and reinstall it.",
-                        f"download of {file.id} returned text/html (missing files:read, or "
-                        f"authorization lost on a redirect to {response.url.host})",
-                    )
-                length = response.headers.get("content-length", "")
-                if length.isdigit() and (problem := self._too_big(file, int(length))):
-                    raise RelayError(problem, f"download of {file.id}: Content-Length {length}")
+            response = await self._open_download(file)
+            try:
+                self._check_answer(file, response)
+                await spool.open()
                 return await self._stream(file, response, spool)
+            finally:
+                await response.aclose()
         except (httpx.ConnectError, httpx.ConnectTimeout) as error:
             raise RelayError(
                 "The bot could not reach Slack to download the file: try again in a minute.",
@@ -427,6 +420,53 @@ class MediaRelay:
                 f"The download of {file.name} from Slack broke off: try again.",
                 f"download of {file.id} failed: {error!r}",
             ) from error
+
+    async def _open_download(self, file: SlackFile) -> httpx.Response:
+        """GET the file's download link, following redirects by hand: every hop, the first
+        included, must be a Slack file host before anything (the token above all) is sent to
+        it. A hop elsewhere, e.g. another server or the bot's own address, is refused."""
+        assert file.url_private_download is not None
+        url: httpx.URL | str = file.url_private_download
+        headers = {
+            "Authorization": f"Bearer {self._bot_token}",
+            # Media does not compress, and an identity body makes Content-Length the file size.
+            "Accept-Encoding": "identity",
+        }
+        for hop in range(MAX_REDIRECTS + 1):
+            if not is_slack_file_host(url, self._slack_api_url):
+                raise _leaves_slack(file, url, hop)
+            request = self._http.build_request("GET", url, headers=headers)
+            response = await self._http.send(request, stream=True)
+            if response.next_request is None:  # not a redirect: the answer
+                return response
+            await response.aclose()
+            url = response.next_request.url  # httpx resolves a relative Location
+        raise RelayError(
+            f"Slack kept redirecting the bot's download of {file.name or 'the file'}, so the bot "
+            "gave up: try again in a few minutes, or share the file again.",
+            f"download of {file.id} was still redirected after {MAX_REDIRECTS} redirects "
+            f"(last to {_origin(url)})",
+        )
+
+    def _check_answer(self, file: SlackFile, response: httpx.Response) -> None:
+        """Refuse an answer that is not the file, or too big, before a byte is stored."""
+        if not response.is_success:
+            raise RelayError(
+                f"Slack would not hand over {file.name or 'the file'}: try again, or share the "
+                "file again.",
+                f"download of {file.id} answered HTTP {response.status_code} "
+                f"from {_origin(response.url)}",
+            )
+        if response.headers.get("content-type", "").lower().startswith("text/html"):
+            raise RelayError(
+                "Slack answered with its login page instead of the file: ask a Slack admin to "
+                "add the files:read scope to the app and reinstall it.",
+                f"download of {file.id} returned text/html from {_origin(response.url)} "
+                "(missing files:read, or a token Slack's file server does not accept)",
+            )
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and (problem := self._too_big(file, int(length))):
+            raise RelayError(problem, f"download of {file.id}: Content-Length {length}")
 
     async def _stream(self, file: SlackFile, response: httpx.Response, spool: _Spool) -> int:
         total = buffered = 0
@@ -542,6 +582,25 @@ class MediaRelay:
 def _write_chunks(file: BinaryIO, chunks: list[bytes]) -> None:
     """On the disk thread (tests replace it to fill the disk)."""
     file.write(b"".join(chunks))
+
+
+def _leaves_slack(file: SlackFile, url: httpx.URL | str, hop: int) -> RelayError:
+    where = "download link" if hop == 0 else f"redirect {hop} of the download"
+    return RelayError(
+        f"Slack's download link for {file.name or 'the file'} leads outside Slack, so the bot "
+        "will not fetch it: share the file again, or paste a link to it instead.",
+        f"download of {file.id} refused: its {where} leads to {_origin(url)}, which is not a "
+        "Slack file host",
+    )
+
+
+def _origin(url: httpx.URL | str) -> str:
+    """Scheme, host and port only, for logs: paths and queries may hold presigned secrets."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return "an invalid URL"
+    return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"
 
 
 def _disk_error(error: OSError) -> RelayError:

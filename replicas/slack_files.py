@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from replicas.request import Mode
 
 MAX_VIDEO_BYTES = 750 * 1000 * 1000  # Tavus: "≤ 750 MB"
@@ -13,6 +15,10 @@ VIDEO_TYPES = {"video/mp4": "mp4", "video/webm": "webm", "video/quicktime": "mov
 IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png"}
 VIDEO_REQUIREMENT = "Tavus trains from .mp4, .webm or .mov videos up to 750 MB"
 IMAGE_REQUIREMENT = "Tavus trains from JPG or PNG photos"
+# Where Slack serves file bytes: slack.com (files.slack.com; files-origin.slack.com on
+# Enterprise Grid), GovSlack's slack-gov.com, and slack-files.com, Slack's file domain, where
+# some url_private links redirect.
+SLACK_FILE_DOMAINS = ("slack.com", "slack-gov.com", "slack-files.com")
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,8 @@ class SlackFile:
     mimetype: str = ""
     size: int | None = None
     url_private_download: str | None = None
+    # Only a link to a file kept elsewhere (Google Drive, Dropbox…): Slack has no bytes to give.
+    is_external: bool = False
 
     @classmethod
     def from_slack(cls, data: Any) -> SlackFile | None:
@@ -38,6 +46,7 @@ class SlackFile:
             mimetype=str(data.get("mimetype") or "").lower(),
             size=size if isinstance(size, int) and not isinstance(size, bool) else None,
             url_private_download=url if isinstance(url, str) and url else None,
+            is_external=data.get("is_external") is True,
         )
 
     @property
@@ -63,6 +72,12 @@ class SlackFile:
     def problem(self) -> str | None:
         """Why Tavus would refuse this file (checked before downloading it), or None."""
         name = self.name or "This file"
+        if self.is_external:
+            return (
+                f"{name} is kept outside Slack (for example in Google Drive), so the bot cannot "
+                "fetch it: upload the file itself to Slack, or paste a link Tavus can download "
+                "it from."
+            )
         if self.mode is Mode.VIDEO:
             if self.mimetype not in VIDEO_TYPES:
                 return f"{name} is a {self.mimetype} video. {VIDEO_REQUIREMENT}."
@@ -77,7 +92,44 @@ class SlackFile:
 
     def to_metadata(self) -> dict[str, Any]:
         """A compact form for a modal's private_metadata (no URL: it is looked up fresh)."""
-        return {"id": self.id, "name": self.name, "mimetype": self.mimetype, "size": self.size}
+        data: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "mimetype": self.mimetype,
+            "size": self.size,
+        }
+        if self.is_external:  # only when set: private_metadata holds 3000 characters
+            data["is_external"] = True
+        return data
+
+
+def is_slack_file_host(url: str | httpx.URL, slack_api_url: str) -> bool:
+    """Whether `url` is a Slack file host, the only kind of place the bot token may go: https on
+    one of SLACK_FILE_DOMAINS or a subdomain (default port), or the very origin (scheme, host,
+    port) of SLACK_API_URL, which GovSlack, proxies and the tests set.
+
+    httpx parses the URL here and when it builds the request, and hands the transport its own
+    normalised spelling: no second parser gets to read the host differently.
+    """
+    try:
+        target, api = httpx.URL(url), httpx.URL(slack_api_url)
+    except httpx.InvalidURL:
+        return False
+    if target.userinfo:  # Slack's links never carry credentials; a crafted one might
+        return False
+    if _origin(target) == _origin(api):
+        return True
+    host = target.raw_host.decode("ascii")
+    return (
+        target.scheme == "https"
+        and target.port in (None, 443)
+        and any(host == domain or host.endswith("." + domain) for domain in SLACK_FILE_DOMAINS)
+    )
+
+
+def _origin(url: httpx.URL) -> tuple[str, bytes, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.raw_host, url.port or default
 
 
 def human_size(size: int) -> str:

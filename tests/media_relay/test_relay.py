@@ -6,17 +6,26 @@ import errno
 import hashlib
 import os
 import secrets
+import stat
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
 import media_relay.relay
-from media_relay.relay import TOKEN_PATTERN, MediaRelay, RelayError, safe_file_name
+from media_relay.relay import (
+    MAX_REDIRECTS,
+    TOKEN_PATTERN,
+    MediaRelay,
+    RelayError,
+    safe_file_name,
+)
 from replicas.request import Mode, ReplicaRequest, SlackOrigin, State
 from storage import media as media_store
 from storage import replicas as store
@@ -98,6 +107,44 @@ async def finish(storage: Storage, request_id: int) -> None:
     )
 
 
+@dataclass
+class Stranger:
+    """A server that is not Slack (another service, the bot's own port): it records what
+    reaches it and would hand over a video, so a test sees any request the bot makes."""
+
+    url: str = ""
+    requests: list[tuple[str, str | None]] = field(default_factory=list)  # path, Authorization
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append((request.path, request.headers.get("Authorization")))
+        return web.Response(body=b"not from Slack", content_type="video/mp4")
+
+
+@pytest.fixture
+async def stranger() -> AsyncIterator[Stranger]:
+    found = Stranger()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", found.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    found.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield found
+    await runner.cleanup()
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The usual umask, under which files are created readable by everyone (0644)."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
 def leftovers(media_dir: Path) -> list[str]:
     """Everything in the media folder, partial downloads included."""
     if not media_dir.exists():
@@ -171,7 +218,7 @@ async def test_slack_connect_stub_is_resolved_through_files_info(
 async def test_redirect_to_a_presigned_url_is_followed(
     relay: MediaRelay, fake_slack: FakeSlack, storage: Storage, media_dir: Path
 ) -> None:
-    fake_slack.redirect_downloads = True
+    fake_slack.redirect_downloads = 1
     data = secrets.token_bytes(200_000)
     file = fake_slack.add_file("jane.webm", "video/webm", data)
 
@@ -181,23 +228,159 @@ async def test_redirect_to_a_presigned_url_is_followed(
     first, second = fake_slack.download_requests
     assert "/files-pri/" in first.path
     assert "/presigned/" in second.path
-    assert first.authorized and second.authorized  # same origin: httpx keeps the header
+    assert first.authorized and second.authorized  # both hops are Slack's: the token goes
 
 
-async def test_the_token_does_not_follow_a_redirect_to_another_origin(
+async def test_a_chain_of_redirects_within_the_limit_is_followed(
     relay: MediaRelay, fake_slack: FakeSlack, storage: Storage, media_dir: Path
 ) -> None:
-    fake_slack.redirect_downloads = True
-    fake_slack.presigned_origin = fake_slack.url.replace("127.0.0.1", "localhost")
-    data = secrets.token_bytes(10_000)
-    file = fake_slack.add_file("jane.mp4", "video/mp4", data)
+    fake_slack.redirect_downloads = MAX_REDIRECTS
+    file = fake_slack.add_file("jane.mp4", "video/mp4", b"video")
 
     relayed = await relay.relay(file["id"], await new_request(storage))
 
-    assert (media_dir / relayed.token).read_bytes() == data
-    first, second = fake_slack.download_requests
-    assert first.authorized
-    assert not second.authorized
+    assert (media_dir / relayed.token).read_bytes() == b"video"
+    assert len(fake_slack.download_requests) == MAX_REDIRECTS + 1
+
+
+async def test_a_redirect_loop_is_refused(
+    relay: MediaRelay, fake_slack: FakeSlack, storage: Storage, media_dir: Path
+) -> None:
+    file = fake_slack.add_file("jane.mp4", "video/mp4", b"video")
+    fake_slack.download_redirect_to = file["url_private_download"]  # back to itself
+
+    with pytest.raises(RelayError) as raised:
+        await relay.relay(file["id"], await new_request(storage))
+
+    assert raised.value.user_message == (
+        "Slack kept redirecting the bot's download of jane.mp4, so the bot gave up: try again "
+        "in a few minutes, or share the file again."
+    )
+    assert f"after {MAX_REDIRECTS} redirects" in str(raised.value)
+    assert len(fake_slack.download_requests) == MAX_REDIRECTS + 1
+    assert leftovers(media_dir) == []
+    assert await storage.run(media_store.media_tokens) == set()
+
+
+LEAVES_SLACK = (
+    "Slack's download link for jane.mp4 leads outside Slack, so the bot will not fetch it: "
+    "share the file again, or paste a link to it instead."
+)
+
+
+async def test_a_redirect_to_another_host_name_is_refused(
+    relay: MediaRelay, fake_slack: FakeSlack, storage: Storage, media_dir: Path
+) -> None:
+    # The same server under another name is another origin, and not a Slack host.
+    fake_slack.redirect_downloads = 1
+    fake_slack.presigned_origin = fake_slack.url.replace("127.0.0.1", "localhost")
+    file = fake_slack.add_file("jane.mp4", "video/mp4", secrets.token_bytes(10_000))
+
+    with pytest.raises(RelayError) as raised:
+        await relay.relay(file["id"], await new_request(storage))
+
+    assert raised.value.user_message == LEAVES_SLACK
+    assert f"redirect 1 of the download leads to {fake_slack.presigned_origin}" in str(raised.value)
+    [download] = fake_slack.download_requests  # the redirect was not followed
+    assert download.authorized and "/files-pri/" in download.path
+    assert leftovers(media_dir) == []
+    assert await storage.run(media_store.media_tokens) == set()
+
+
+async def test_a_download_link_outside_slack_is_not_fetched(
+    relay: MediaRelay,
+    fake_slack: FakeSlack,
+    stranger: Stranger,
+    storage: Storage,
+    media_dir: Path,
+) -> None:
+    file = fake_slack.add_file("jane.mp4", "video/mp4", b"video")
+    fake_slack.files[file["id"]].info["url_private_download"] = f"{stranger.url}/jane.mp4"
+
+    with pytest.raises(RelayError) as raised:
+        await relay.relay(file["id"], await new_request(storage))
+
+    assert raised.value.user_message == LEAVES_SLACK
+    assert f"download link leads to {stranger.url}, which is not a Slack" in str(raised.value)
+    assert "/jane.mp4" not in str(raised.value)  # paths may hold presigned secrets
+    assert stranger.requests == []
+    assert fake_slack.download_requests == []
+    assert leftovers(media_dir) == []
+
+
+async def test_a_redirect_outside_slack_is_not_followed(
+    relay: MediaRelay,
+    fake_slack: FakeSlack,
+    stranger: Stranger,
+    storage: Storage,
+    media_dir: Path,
+) -> None:
+    fake_slack.download_redirect_to = f"{stranger.url}/healthz"
+    file = fake_slack.add_file("jane.mp4", "video/mp4", b"video")
+
+    with pytest.raises(RelayError) as raised:
+        await relay.relay(file["id"], await new_request(storage))
+
+    assert raised.value.user_message == LEAVES_SLACK
+    assert stranger.requests == []  # neither the token nor anything else went there
+    [download] = fake_slack.download_requests
+    assert download.authorized
+    assert leftovers(media_dir) == []
+    assert await storage.run(media_store.media_tokens) == set()
+
+
+async def test_only_slack_api_url_s_origin_is_trusted_besides_slack(
+    media_dir: Path, storage: Storage, slack_client: AsyncWebClient, fake_slack: FakeSlack
+) -> None:
+    # With SLACK_API_URL at slack.com, the fake's links (127.0.0.1) are nobody's to trust.
+    relay = make_relay(media_dir, storage, slack_client, slack_api_url="https://slack.com/api/")
+    file = fake_slack.add_file("jane.mp4", "video/mp4", b"video")
+    try:
+        with pytest.raises(RelayError) as raised:
+            await relay.relay(file["id"], await new_request(storage))
+    finally:
+        await relay.aclose()
+
+    assert raised.value.user_message == LEAVES_SLACK
+    assert fake_slack.download_requests == []
+
+
+async def test_an_external_file_is_refused_before_downloading(
+    relay: MediaRelay, fake_slack: FakeSlack, storage: Storage, media_dir: Path
+) -> None:
+    file = fake_slack.add_file("jane.mp4", "video/mp4", b"video", external=True)
+
+    with pytest.raises(RelayError) as raised:
+        await relay.relay(file["id"], await new_request(storage))
+
+    assert raised.value.user_message.startswith("jane.mp4 is kept outside Slack")
+    assert "upload the file itself to Slack" in raised.value.user_message
+    assert fake_slack.download_requests == []
+    assert leftovers(media_dir) == []
+
+
+async def test_relayed_copies_are_readable_by_the_bot_s_user_only(
+    umask_022: None, relay: MediaRelay, fake_slack: FakeSlack, storage: Storage, media_dir: Path
+) -> None:
+    file = fake_slack.add_file("jane.mp4", "video/mp4", b"video")
+
+    relayed = await relay.relay(file["id"], await new_request(storage))
+
+    assert mode(media_dir / relayed.token) == 0o600
+    assert mode(media_dir) == 0o700
+    assert mode(media_dir / ".partial") == 0o700
+
+
+async def test_an_existing_media_dir_keeps_its_mode_and_the_copy_is_still_private(
+    umask_022: None, relay: MediaRelay, fake_slack: FakeSlack, storage: Storage, media_dir: Path
+) -> None:
+    os.mkdir(media_dir, 0o750)  # the operator's choice
+    file = fake_slack.add_file("jane.mp4", "video/mp4", b"video")
+
+    relayed = await relay.relay(file["id"], await new_request(storage))
+
+    assert mode(media_dir) == 0o750
+    assert mode(media_dir / relayed.token) == 0o600
 
 
 async def test_slack_login_page_is_an_error_and_leaves_nothing(
@@ -243,18 +426,25 @@ async def test_an_http_error_from_slack_is_an_error(
     with pytest.raises(RelayError) as raised:
         await relay.relay(file["id"], await new_request(storage))
 
-    assert "(HTTP 404)" in raised.value.user_message
+    assert raised.value.user_message == (
+        "Slack would not hand over jane.mp4: try again, or share the file again."
+    )
+    assert "HTTP 404" in str(raised.value)  # for the log; the requester never sees codes
     assert leftovers(media_dir) == []
 
 
 async def test_unreachable_file_server_is_an_error(
-    relay: MediaRelay, fake_slack: FakeSlack, storage: Storage, media_dir: Path
+    media_dir: Path, storage: Storage, slack_client: AsyncWebClient, fake_slack: FakeSlack
 ) -> None:
+    # SLACK_API_URL's origin may serve files; here nothing listens there.
+    relay = make_relay(media_dir, storage, slack_client, slack_api_url="http://127.0.0.1:1/api/")
     file = fake_slack.add_file("jane.mp4", "video/mp4", b"video")
     fake_slack.files[file["id"]].info["url_private_download"] = "http://127.0.0.1:1/jane.mp4"
-
-    with pytest.raises(RelayError) as raised:
-        await relay.relay(file["id"], await new_request(storage))
+    try:
+        with pytest.raises(RelayError) as raised:
+            await relay.relay(file["id"], await new_request(storage))
+    finally:
+        await relay.aclose()
 
     assert "could not reach Slack" in raised.value.user_message
     assert leftovers(media_dir) == []

@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from replicas.request import Mode
-from replicas.slack_files import MAX_VIDEO_BYTES, SlackFile, human_size, media_files
+from replicas.slack_files import (
+    MAX_VIDEO_BYTES,
+    SlackFile,
+    human_size,
+    is_slack_file_host,
+    media_files,
+)
 
 
 def video(**overrides: object) -> dict[str, object]:
@@ -59,6 +67,84 @@ def test_problem_states_the_requirement(mimetype: str, size: int, problem: str |
         assert found is None
     else:
         assert found is not None and found.startswith(problem)
+
+
+@pytest.mark.parametrize("flag", [True, False, None, "true", 1])
+def test_only_a_true_is_external_marks_an_external_file(flag: object) -> None:
+    found = SlackFile.from_slack(video(is_external=flag, external_type="gdrive"))
+    assert found is not None and found.is_external is (flag is True)
+
+
+def test_an_external_file_is_refused_whatever_its_type() -> None:
+    for mimetype in ("video/mp4", "image/png", "application/pdf"):
+        found = SlackFile(id="F1", name="intro.mp4", mimetype=mimetype, is_external=True)
+        assert found.problem() == (
+            "intro.mp4 is kept outside Slack (for example in Google Drive), so the bot cannot "
+            "fetch it: upload the file itself to Slack, or paste a link Tavus can download it "
+            "from."
+        )
+
+
+def test_metadata_keeps_an_external_file_external() -> None:
+    # Upload prompts and forms store files as metadata: the refusal must survive the trip.
+    external = SlackFile.from_slack(video(is_external=True))
+    hosted = SlackFile.from_slack(video())
+    assert external is not None and hosted is not None
+    assert SlackFile.from_slack(external.to_metadata()) == replace(
+        external, url_private_download=None
+    )
+    assert "is_external" not in hosted.to_metadata()  # private_metadata is small
+
+
+API = "https://slack.com/api/"
+
+
+@pytest.mark.parametrize(
+    ("url", "api"),
+    [
+        ("https://files.slack.com/files-pri/T1-F1/download/a.mp4", API),
+        ("https://FILES.Slack.com/files-pri/T1-F1/a.mp4", API),
+        ("https://files.slack.com:443/x", API),
+        ("https://files-origin.slack.com/x", API),
+        ("https://slack.com/x", API),
+        ("https://slack-files.com/T1-F1-abc", API),
+        ("https://files.slack-gov.com/x", "https://slack-gov.com/api/"),
+        ("https://files.slack-gov.com/x", API),  # one bot, either Slack
+        ("http://127.0.0.1:8123/files-pri/x", "http://127.0.0.1:8123/api/"),
+        ("https://slack-proxy.example.com/files/x", "https://slack-proxy.example.com/api/"),
+        ("https://slack-proxy.example.com:443/x", "https://slack-proxy.example.com/api/"),
+    ],
+)
+def test_slack_file_hosts(url: str, api: str) -> None:
+    assert is_slack_file_host(url, api)
+
+
+@pytest.mark.parametrize(
+    ("url", "api"),
+    [
+        ("http://files.slack.com/x", API),  # the token never travels in the clear
+        ("https://files.slack.com:8443/x", API),
+        ("https://evilslack.com/x", API),
+        ("https://files.slack.com.evil.example/x", API),
+        ("https://slack.com.evil.example/x", API),
+        ("https://files.slack.com./x", API),
+        ("https://files.slack.com@evil.example/x", API),
+        ("https://user:pw@files.slack.com/x", API),
+        ("https://evil.example\\@files.slack.com/x", API),
+        ("https://slack-edge.com/x", API),
+        ("https://drive.google.com/file/d/1/view", API),
+        ("http://127.0.0.1:8124/healthz", "http://127.0.0.1:8123/api/"),  # another port
+        ("http://localhost:8123/x", "http://127.0.0.1:8123/api/"),  # another name
+        ("https://127.0.0.1:8123/x", "http://127.0.0.1:8123/api/"),  # another scheme
+        ("https://slack-proxy.example.com:8443/x", "https://slack-proxy.example.com/api/"),
+        ("file:///etc/passwd", API),
+        ("/files-pri/x", API),
+        ("", API),
+        ("https://[::1/x", API),  # not a URL at all
+    ],
+)
+def test_not_slack_file_hosts(url: str, api: str) -> None:
+    assert not is_slack_file_host(url, api)
 
 
 def test_media_files_keeps_videos_photos_and_stubs() -> None:
