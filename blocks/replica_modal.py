@@ -35,11 +35,16 @@ from replicas.slack_files import SlackFile
 
 CALLBACK_ID = "replica_modal"
 PRIVATE_METADATA_LIMIT = 3000
+# The one key of a form's private_metadata: its session (see handlers/form_sessions.py).
+FORM_KEY = "form"
 CHECKED = "yes"
 # Buttons that swap a Slack file for a link field and back.
 USE_LINK = "use_link"
 USE_SLACK_FILE = "use_slack_file"
+# Slack refuses longer option texts (also a button's text) and values; slack_sdk raises first.
 OPTION_TEXT_LIMIT = 75
+OPTION_VALUE_LIMIT = 150
+ELLIPSIS = "…"
 NEEDS_PUBLIC_URL = (
     "To train from files shared in Slack, the bot needs a public URL that Tavus can download "
     "from: whoever runs the bot sets `PUBLIC_URL` (see its README). Until then, paste a link."
@@ -55,7 +60,11 @@ MODE_FIELDS = {
 
 @dataclass(frozen=True)
 class ModalContext:
-    """Routing data carried in the view's private_metadata (a submission has no channel)."""
+    """What a form needs beyond what its fields hold (a submission has no channel, for one).
+
+    Kept server-side, in the form's session: a view's private_metadata holds 3,000 characters,
+    which the names of ten shared files can exceed.
+    """
 
     channel_id: str
     requester_id: str
@@ -73,25 +82,54 @@ class ModalContext:
         found = (SlackFile.from_slack(item) for item in self.files)
         return [f for f in found if f is not None]
 
-    def to_metadata(self) -> str:
+    def to_json(self) -> str:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
-        encoded = json.dumps(data, separators=(",", ":"))
-        if len(encoded) > PRIVATE_METADATA_LIMIT:
-            # Very long links: give up restoring hidden fields rather than break the modal.
-            encoded = json.dumps({**data, "stash": {}}, separators=(",", ":"))
-        return encoded
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
-    def from_metadata(cls, raw: str) -> ModalContext:
+    def from_json(cls, raw: str) -> ModalContext:
+        """The context `to_json` wrote (or a form's private_metadata before sessions existed);
+        ValueError if it is not one. Unknown keys are ignored, missing ones take defaults."""
         data = json.loads(raw)
-        if not isinstance(data, dict) or not isinstance(data.get("files", []), list):
-            raise ValueError("private_metadata is not a JSON object of the expected shape")
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("files", []), list)
+            or not isinstance(data.get("stash", {}), dict)
+        ):
+            raise ValueError("not a JSON object of the expected shape")
         known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in known})
+        try:
+            context = cls(**{key: value for key, value in data.items() if key in known})
+        except TypeError as error:  # a required field is missing
+            raise ValueError(str(error)) from error
+        if not isinstance(context.channel_id, str) or not isinstance(context.requester_id, str):
+            raise ValueError("channel_id and requester_id must be strings")
+        return context
+
+
+def form_metadata(key: str) -> str:
+    """A form's private_metadata: only the key of its session, so it is small whatever the
+    form shows."""
+    return json.dumps({FORM_KEY: key}, separators=(",", ":"))
+
+
+def read_metadata(raw: str) -> str | ModalContext:
+    """The session key in a form's private_metadata, or, for a form opened before sessions
+    existed, the whole context it carried. ValueError if it is neither."""
+    data = json.loads(raw)
+    if isinstance(data, dict) and set(data) == {FORM_KEY} and isinstance(data[FORM_KEY], str):
+        return str(data[FORM_KEY])
+    return ModalContext.from_json(raw)
+
+
+def plain_within(text: str, limit: int) -> str:
+    """Plain text (no mrkdwn, so nothing to escape) cut to `limit` characters, an ellipsis
+    marking the cut."""
+    return text if len(text) <= limit else text[: limit - len(ELLIPSIS)] + ELLIPSIS
 
 
 def _option(value: str, text: str) -> Option:
-    return Option(value=value, text=text)
+    return Option(value=value, text=plain_within(text, OPTION_TEXT_LIMIT))
 
 
 def _url_input(
@@ -121,20 +159,22 @@ def _checkbox(
     )
 
 
-def voice_option(voice_name: str) -> Option:
-    """How a voice shows in the picker; the value is the slug Tavus expects."""
+def voice_option(voice_name: str) -> Option | None:
+    """How a voice shows in the picker; the value is the slug Tavus expects. None for a name
+    too long to be an option's value: Slack could never send that choice back."""
+    if len(voice_name) > OPTION_VALUE_LIMIT:
+        return None
     return _option(voice_name, voice_name.capitalize())
 
 
 def _file_option(slack_file: SlackFile) -> Option:
-    text = slack_file.label
-    if len(text) > OPTION_TEXT_LIMIT:
-        text = text[: OPTION_TEXT_LIMIT - 1] + "…"
-    return _option(slack_file.id, text)
+    return _option(slack_file.id, slack_file.label)
 
 
 def _button(text: str, action_id: str) -> ActionsBlock:
-    return ActionsBlock(elements=[ButtonElement(text=text, action_id=action_id)])
+    return ActionsBlock(
+        elements=[ButtonElement(text=plain_within(text, OPTION_TEXT_LIMIT), action_id=action_id)]
+    )
 
 
 def _note(text: str) -> ContextBlock:
@@ -174,17 +214,17 @@ def _media_input(
     if files:
         if context.can_relay:
             name = files[0].name if len(files) == 1 else "a file"
-            blocks.append(_button(f"Use {name} from Slack"[:OPTION_TEXT_LIMIT], USE_SLACK_FILE))
+            # Bound the name, not the sentence: "Use 名前… from Slack" still says what it does.
+            room = OPTION_TEXT_LIMIT - len("Use  from Slack")
+            blocks.append(_button(f"Use {plain_within(name, room)} from Slack", USE_SLACK_FILE))
         else:
             blocks.append(_note(NEEDS_PUBLIC_URL))
     return blocks
 
 
-def build_replica_modal(draft: FormDraft, context: ModalContext) -> View:
-    """The request form for the draft's mode, prefilled with what the draft holds."""
-    video = draft.mode is Mode.VIDEO
+def _name_and_mode(draft: FormDraft) -> list[Block]:
     mode_options = {mode: _option(mode.value, label) for mode, label in MODE_LABELS.items()}
-    blocks: list[Block] = [
+    return [
         InputBlock(
             block_id=Field.REPLICA_NAME,
             label="Replica name",
@@ -206,8 +246,12 @@ def build_replica_modal(draft: FormDraft, context: ModalContext) -> View:
             ),
         ),
     ]
-    if video:
-        blocks += _media_input(
+
+
+def _video_media(draft: FormDraft, context: ModalContext) -> list[Block]:
+    """The training video, the consent video, and the sentence that can stand in for it."""
+    return [
+        *_media_input(
             draft,
             context,
             Field.TRAIN_VIDEO_URL,
@@ -216,61 +260,57 @@ def build_replica_modal(draft: FormDraft, context: ModalContext) -> View:
             "A direct download link Tavus can fetch without signing in, valid for 24 h, or a "
             "video shared in Slack: .mp4 (H.264 + AAC), 1080p, 25 fps or more, under 750 MB, "
             "at least 1 minute.",
-        )
-        blocks += [
-            _url_input(
-                Field.CONSENT_VIDEO_URL,
-                "Consent video link",
-                draft.consent_video_url,
-                "https://…/consent.mp4",
-                optional=True,
+        ),
+        _url_input(
+            Field.CONSENT_VIDEO_URL,
+            "Consent video link",
+            draft.consent_video_url,
+            "https://…/consent.mp4",
+            optional=True,
+        ),
+        # A section, not small print: this sentence has to be read out word for word.
+        SectionBlock(
+            block_id="consent_sentence",
+            text=MarkdownTextObject(
+                text="*No consent video?* The training video must open with this "
+                "sentence, spoken by the person on camera:\n>"
+                + escape(consent_sentence(context.requester_name))
             ),
-            # A section, not small print: this sentence has to be read out word for word.
-            SectionBlock(
-                block_id="consent_sentence",
-                text=MarkdownTextObject(
-                    text="*No consent video?* The training video must open with this "
-                    "sentence, spoken by the person on camera:\n>"
-                    + escape(consent_sentence(context.requester_name))
-                ),
-            ),
-        ]
-    else:
-        blocks += _media_input(
-            draft,
-            context,
-            Field.TRAIN_IMAGE_URL,
-            "Photo",
-            "https://…/photo.png",
-            "A public JPG or PNG of at least 512×512: one person, head and shoulders visible, "
-            "facing the camera, even light.",
-        )
-    blocks.append(
-        InputBlock(
-            block_id=Field.VOICE_NAME,
-            label="Voice",
-            optional=video,
-            hint=None if not video else "Optional: a video replica speaks with the video's voice.",
-            element=ExternalDataSelectElement(
-                action_id=Field.VOICE_NAME,
-                placeholder="Search Tavus voices",
-                min_query_length=0,
-                initial_option=voice_option(draft.voice_name) if draft.voice_name else None,
-            ),
-        )
+        ),
+    ]
+
+
+def _image_media(draft: FormDraft, context: ModalContext) -> list[Block]:
+    return _media_input(
+        draft,
+        context,
+        Field.TRAIN_IMAGE_URL,
+        "Photo",
+        "https://…/photo.png",
+        "A public JPG or PNG of at least 512×512: one person, head and shoulders visible, "
+        "facing the camera, even light.",
     )
-    if not video:
-        blocks.append(
-            _checkbox(
-                Field.AUTO_FIX_TRAINING_IMAGE,
-                "Image fixer",
-                "Let Tavus fix up the photo before training",
-                draft.auto_fix_training_image,
-                optional=True,
-            )
-        )
+
+
+def _voice(draft: FormDraft) -> InputBlock:
+    video = draft.mode is Mode.VIDEO
+    return InputBlock(
+        block_id=Field.VOICE_NAME,
+        label="Voice",
+        optional=video,
+        hint="Optional: a video replica speaks with the video's voice." if video else None,
+        element=ExternalDataSelectElement(
+            action_id=Field.VOICE_NAME,
+            placeholder="Search Tavus voices",
+            min_query_length=0,
+            initial_option=voice_option(draft.voice_name) if draft.voice_name else None,
+        ),
+    )
+
+
+def _model_and_consent(draft: FormDraft) -> list[Block]:
     model_options = [_option(model, model) for model in MODELS]
-    blocks += [
+    return [
         InputBlock(
             block_id=Field.MODEL_NAME,
             label="Model",
@@ -286,19 +326,44 @@ def build_replica_modal(draft: FormDraft, context: ModalContext) -> View:
             Field.CONSENT,
             "Consent",
             "The person shown has consented to an AI replica of them"
-            if video
+            if draft.mode is Mode.VIDEO
             else "I have the rights to this likeness and the person shown has consented",
             draft.consent,
             optional=False,
         ),
     ]
+
+
+def build_replica_modal(draft: FormDraft, context: ModalContext, *, form_key: str) -> View:
+    """The request form for the draft's mode, prefilled with what the draft holds; its
+    private_metadata names the form's session, `form_key`.
+
+    Every mode renders the same block_id and action_id for the same field, so Slack keeps what
+    the user typed there across any re-render.
+    """
+    blocks = _name_and_mode(draft)
+    if draft.mode is Mode.VIDEO:
+        blocks += [*_video_media(draft, context), _voice(draft)]
+    else:
+        blocks += [
+            *_image_media(draft, context),
+            _voice(draft),
+            _checkbox(
+                Field.AUTO_FIX_TRAINING_IMAGE,
+                "Image fixer",
+                "Let Tavus fix up the photo before training",
+                draft.auto_fix_training_image,
+                optional=True,
+            ),
+        ]
+    blocks += _model_and_consent(draft)
     return View(
         type="modal",
         callback_id=CALLBACK_ID,
         title="Create a replica",
         submit="Start training",
         close="Cancel",
-        private_metadata=context.to_metadata(),
+        private_metadata=form_metadata(form_key),
         blocks=blocks,
     )
 

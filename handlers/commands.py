@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.help import help_message
 from blocks.replica_modal import ModalContext
+from handlers.form_sessions import FormSessions
 from handlers.replica_modal import open_replica_form
 from replicas.form import draft_from_command_text
 
@@ -20,22 +21,19 @@ HELP_WORDS = ("help", "-h", "--help", "?")
 FORM_NOT_OPENED = "Sorry, Slack would not let me open the replica form. Please {what} again."
 
 
-async def on_command(
-    ack: AsyncAck,
-    command: dict[str, Any],
-    client: AsyncWebClient,
-    respond: AsyncRespond,
-) -> None:
-    text = (command.get("text") or "").strip()
-    if text.lower() in HELP_WORDS:
-        await ack(response_type="ephemeral", **help_message().as_kwargs())
-        return
-    await ack()
-    draft = draft_from_command_text(text)
-    context = ModalContext(channel_id=command["channel_id"], requester_id=command["user_id"])
-    if not await open_replica_form(client, command["trigger_id"], draft, context):
-        await respond(response_type="ephemeral", text=FORM_NOT_OPENED.format(what="run /replica"))
-
-
-def register(app: AsyncApp) -> None:
-    app.command(COMMAND)(on_command)
+def register(app: AsyncApp, sessions: FormSessions) -> None:
+    @app.command(COMMAND)
+    async def on_command(
+        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
+        text = (command.get("text") or "").strip()
+        if text.lower() in HELP_WORDS:
+            await ack(response_type="ephemeral", **help_message().as_kwargs())
+            return
+        await ack()
+        draft = draft_from_command_text(text)
+        form = ModalContext(channel_id=command["channel_id"], requester_id=command["user_id"])
+        if not await open_replica_form(sessions, client, command["trigger_id"], draft, form):
+            await respond(
+                response_type="ephemeral", text=FORM_NOT_OPENED.format(what="run /replica")
+            )

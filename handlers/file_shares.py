@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from blocks.replica_modal import ModalContext
 from blocks.upload_prompt import CREATE_FROM_UPLOAD, DISMISS_PROMPT, upload_prompt
 from handlers.commands import FORM_NOT_OPENED
+from handlers.form_sessions import FormSessions
 from handlers.replica_modal import fill_in_stubs, open_replica_form
 from replicas.form import draft_from_files
 from replicas.notifier import SLACK_ERRORS
@@ -41,7 +42,7 @@ def _thread_of(message: dict[str, Any]) -> str:
     return str(message.get("thread_ts") or message["ts"])
 
 
-def register(app: AsyncApp, settings: Settings, storage: Storage) -> None:
+def register(app: AsyncApp, settings: Settings, storage: Storage, sessions: FormSessions) -> None:
     can_relay = settings.public_url is not None
 
     async def open_form_for(
@@ -61,7 +62,9 @@ def register(app: AsyncApp, settings: Settings, storage: Storage) -> None:
             files=[f.to_metadata() for f in files],
             can_relay=can_relay,
         )
-        return await open_replica_form(client, trigger_id, draft_from_files(files), context)
+        return await open_replica_form(
+            sessions, client, trigger_id, draft_from_files(files), context
+        )
 
     @app.event({"type": "message", "subtype": "file_share"})
     async def on_file_share(event: dict[str, Any], client: AsyncWebClient) -> None:

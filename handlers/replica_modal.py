@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.replica_modal import (
@@ -18,12 +18,12 @@ from blocks.replica_modal import (
     USE_LINK,
     USE_SLACK_FILE,
     ModalContext,
-    build_replica_modal,
     read_form,
     switch_mode,
     voice_option,
 )
-from replicas.form import Field, FormDraft, draft_from_files, validate
+from handlers.form_sessions import FormSessions
+from replicas.form import Field, FormDraft, validate
 from replicas.notifier import SLACK_ERRORS
 from replicas.request import Mode, SlackOrigin
 from replicas.slack_files import SlackFile
@@ -38,6 +38,7 @@ T = TypeVar("T")
 VOICE_CHECK_SECONDS = 2.0  # leaves room inside Slack's 3 s to answer the submission
 NOT_SAVED = "I couldn't save this request, so nothing was sent to Tavus. Please try again."
 VOICES_UNAVAILABLE = "I couldn't check voices with Tavus just now. Try again in a moment."
+OUT_OF_DATE = "This form is out of date. Run /replica again."
 
 
 async def _within_slack_deadline(work: Awaitable[T]) -> T:
@@ -82,69 +83,46 @@ async def fill_in_stubs(client: AsyncWebClient, files: Sequence[SlackFile]) -> l
 
 
 async def open_replica_form(
-    client: AsyncWebClient, trigger_id: str, draft: FormDraft, context: ModalContext
+    sessions: FormSessions,
+    client: AsyncWebClient,
+    trigger_id: str,
+    draft: FormDraft,
+    context: ModalContext,
 ) -> bool:
     """Open the request form; False (logged) if Slack refused, so the door can tell the user.
 
     The trigger_id dies ~3 s after the click, so the form opens before any other I/O; then the
-    requester's name (for the consent sentence) and Slack Connect files are filled in.
+    requester's name (for the consent sentence) and Slack Connect files are filled in, through
+    the form's session, so that a click in the meantime is never undone.
     """
-    files = [f for f in context.slack_files if not f.is_stub]
-    stubs = [f for f in context.slack_files if f.is_stub]
-    context = replace(context, files=[f.to_metadata() for f in files])
-    try:
-        opened = await client.views_open(
-            trigger_id=trigger_id, view=build_replica_modal(draft, context)
-        )
-    except SLACK_ERRORS:
-        logger.exception("Could not open the replica form for %s", context.requester_id)
+    session = await sessions.open(client, trigger_id, draft, context)
+    if session is None:
         return False
     name = await full_name(client, context.requester_id)
-    filled = await fill_in_stubs(client, stubs)
-    if name is None and not filled:
-        return True
-    files += filled
-    if filled and not draft.slack_file_id:
-        prefilled = draft_from_files(files)
-        draft = replace(prefilled, replica_name=draft.replica_name or prefilled.replica_name)
-    context = replace(context, requester_name=name, files=[f.to_metadata() for f in files])
-    await _rerender(client, opened["view"], draft, context)
+    filled = await fill_in_stubs(client, [f for f in context.slack_files if f.is_stub])
+    await sessions.fill_in(client, session, name, filled)
     return True
 
 
-async def _rerender(
-    client: AsyncWebClient, view: dict[str, Any], draft: FormDraft, context: ModalContext
+def register(
+    app: AsyncApp, workflow: ReplicaWorkflow, voices: VoiceCatalog, sessions: FormSessions
 ) -> None:
-    try:
-        await client.views_update(
-            view_id=view["id"], hash=view["hash"], view=build_replica_modal(draft, context)
-        )
-    except SLACK_ERRORS:
-        # Usually hash_conflict: the user changed the form meanwhile, which re-rendered it.
-        logger.info("Did not re-render form %s", view["id"], exc_info=True)
-
-
-def register(app: AsyncApp, workflow: ReplicaWorkflow, voices: VoiceCatalog) -> None:
     @app.action(Field.MODE.value)
     async def on_mode_switch(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        view = body["view"]
+        values = body["view"]["state"]["values"]
         mode = Mode(body["actions"][0]["selected_option"]["value"])
-        draft, context = switch_mode(
-            view["state"]["values"], ModalContext.from_metadata(view["private_metadata"]), mode
-        )
-        await _rerender(client, view, draft, context)
+        await sessions.click(client, body, lambda form: switch_mode(values, form, mode))
 
     @app.action(USE_LINK)
     @app.action(USE_SLACK_FILE)
     async def on_file_or_link(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        view = body["view"]
-        context = ModalContext.from_metadata(view["private_metadata"])
+        draft = read_form(body["view"]["state"]["values"])
         use_link = body["actions"][0]["action_id"] == USE_LINK
-        await _rerender(
-            client, view, read_form(view["state"]["values"]), replace(context, use_link=use_link)
-        )
+        await sessions.click(client, body, lambda form: (draft, replace(form, use_link=use_link)))
+
+    unlisted: set[str] = set()  # voices too long for the picker, logged once each
 
     @app.options(Field.VOICE_NAME.value)
     async def on_voice_search(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -153,20 +131,39 @@ def register(app: AsyncApp, workflow: ReplicaWorkflow, voices: VoiceCatalog) -> 
         except (TavusError, TimeoutError):
             logger.warning("Could not load Tavus voices for the voice picker", exc_info=True)
             matches = []
-        await ack(options=[voice_option(v.name).to_dict() for v in matches[:MAX_OPTIONS]])
+        options: list[dict[str, Any]] = []
+        for voice in matches:
+            option = voice_option(voice.name)
+            if option is None:
+                if voice.name not in unlisted:
+                    unlisted.add(voice.name)
+                    logger.info(
+                        "Tavus voice %.40r… (%d characters) is too long for Slack's picker; "
+                        "it is not offered",
+                        voice.name,
+                        len(voice.name),
+                    )
+                continue
+            options.append(option.to_dict())
+            if len(options) == MAX_OPTIONS:
+                break
+        await ack(options=options)
 
     @app.view(CALLBACK_ID)
-    async def on_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def on_submit(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
         draft = read_form(view["state"]["values"])
         try:
-            context = ModalContext.from_metadata(view["private_metadata"])
-        except (ValueError, TypeError):
-            logger.exception("Form %s has unreadable private_metadata", view.get("id"))
-            await ack(
-                response_action="errors",
-                errors={Field.REPLICA_NAME: "This form is out of date. Run /replica again."},
-            )
+            session = await sessions.find(view)
+        except sqlite3.Error:
+            logger.exception("Could not read the session of form %s", view["id"])
+            await ack(response_action="errors", errors={Field.REPLICA_NAME: NOT_SAVED})
             return
+        if session is None:
+            await ack(response_action="errors", errors={Field.REPLICA_NAME: OUT_OF_DATE})
+            return
+        form = session.context
         known_voices: frozenset[str] = frozenset()
         if draft.voice_name:
             try:
@@ -178,16 +175,18 @@ def register(app: AsyncApp, workflow: ReplicaWorkflow, voices: VoiceCatalog) -> 
                     errors={Field.VOICE_NAME: VOICES_UNAVAILABLE},
                 )
                 return
-        checked = validate(draft, known_voices, context.slack_files)
+        checked = validate(draft, known_voices, form.slack_files)
         if isinstance(checked, dict):
             await ack(response_action="errors", errors=checked)
             return
-        user = body["user"]
         origin = SlackOrigin(
-            requester_id=user["id"],
-            channel_id=context.channel_id,
-            team_id=user.get("team_id") or (body.get("team") or {}).get("id"),
-            thread_ts=context.thread_ts,
+            requester_id=body["user"]["id"],
+            channel_id=form.channel_id,
+            # Bolt reads the workspace that installed the app (`view.app_installed_team_id`
+            # first), not the submitter's own team, which differs for a Slack Connect guest.
+            team_id=context.team_id,
+            enterprise_id=context.enterprise_id,
+            thread_ts=form.thread_ts,
         )
         try:
             # Durable before acknowledged: once the form closes, the request is on disk.

@@ -41,8 +41,11 @@ class SlackOrigin:
 
     requester_id: str
     channel_id: str
+    # The workspace that installed the app (not the requester's own: a Slack Connect guest
+    # has another), and its Enterprise Grid org, if any.
     team_id: str | None = None
     thread_ts: str | None = None
+    enterprise_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ def _record(row: dict[str, Any]) -> ReplicaRecord:
             channel_id=row["channel_id"],
             team_id=row["team_id"],
             thread_ts=row["thread_ts"],
+            enterprise_id=row["enterprise_id"],
         ),
         created_at=row["created_at"],
         replica_id=row["replica_id"],
@@ -72,14 +73,16 @@ def insert_request(
     try:
         with db.atomic():
             cursor = db.execute(
-                f"""INSERT INTO {REQUESTS} (view_id, team_id, requester_id, channel_id, thread_ts,
-                    replica_name, mode, model_name, train_video_url, consent_video_url,
-                    train_image_url, voice_name, auto_fix_training_image, slack_file_id,
-                    slack_file_name, state, callback_token_hash, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                f"""INSERT INTO {REQUESTS} (view_id, team_id, enterprise_id, requester_id,
+                    channel_id, thread_ts, replica_name, mode, model_name, train_video_url,
+                    consent_video_url, train_image_url, voice_name, auto_fix_training_image,
+                    slack_file_id, slack_file_name, state, callback_token_hash, created_at,
+                    updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [
                     view_id,
                     origin.team_id,
+                    origin.enterprise_id,
                     origin.requester_id,
                     origin.channel_id,
                     origin.thread_ts,

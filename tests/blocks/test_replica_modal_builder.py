@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from blocks.replica_modal import (
     CALLBACK_ID,
+    OPTION_TEXT_LIMIT,
     PRIVATE_METADATA_LIMIT,
     ModalContext,
     build_replica_modal,
+    form_metadata,
     read_form,
+    read_metadata,
     switch_mode,
     voice_option,
 )
@@ -46,7 +50,7 @@ IMAGE_BLOCKS = [
 
 
 def modal(draft: FormDraft, context: ModalContext = CONTEXT) -> dict[str, Any]:
-    return build_replica_modal(draft, context).to_dict()
+    return build_replica_modal(draft, context, form_key="k1").to_dict()
 
 
 def input_blocks(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -198,7 +202,9 @@ def test_video_values_are_prefilled() -> None:
     assert inputs["replica_name"]["element"]["max_length"] == 100
     assert inputs["train_video_url"]["element"]["initial_value"] == VIDEO_URL
     assert inputs["consent_video_url"]["element"]["initial_value"] == CONSENT_URL
-    assert inputs["voice_name"]["element"]["initial_option"] == voice_option("anna").to_dict()
+    anna = voice_option("anna")
+    assert anna is not None
+    assert inputs["voice_name"]["element"]["initial_option"] == anna.to_dict()
     assert inputs["voice_name"]["element"]["initial_option"]["value"] == "anna"
     model = inputs["model_name"]["element"]
     assert model["initial_option"]["value"] == "phoenix-3"
@@ -232,61 +238,106 @@ def test_unknown_model_falls_back_to_the_first_option() -> None:
 
 
 def test_voice_option() -> None:
-    assert voice_option("anna").to_dict() == {
+    option = voice_option("anna")
+    assert option is not None
+    assert option.to_dict() == {
         "text": {"type": "plain_text", "text": "Anna", "emoji": True},
         "value": "anna",
     }
 
 
+def test_a_long_voice_name_is_shown_cut_and_sent_whole() -> None:
+    name = "v" * 149 + "w"
+
+    option = voice_option(name)
+
+    assert option is not None
+    shown = option.to_dict()  # slack_sdk raises past Slack's limits
+    assert len(shown["text"]["text"]) == OPTION_TEXT_LIMIT == 75
+    assert shown["text"]["text"].endswith("…")
+    assert shown["value"] == name
+
+
+def test_a_voice_name_too_long_to_send_back_is_no_option() -> None:
+    assert voice_option("v" * 151) is None
+
+
+def test_a_prefilled_voice_too_long_for_an_option_is_left_unselected() -> None:
+    long = input_blocks(modal(FormDraft(mode=Mode.IMAGE, voice_name="v" * 80)))["voice_name"]
+    too_long = input_blocks(modal(FormDraft(mode=Mode.IMAGE, voice_name="v" * 151)))
+
+    assert len(long["element"]["initial_option"]["text"]["text"]) == 75
+    assert long["element"]["initial_option"]["value"] == "v" * 80
+    assert "initial_option" not in too_long["voice_name"]["element"]
+
+
 # -- private_metadata --------------------------------------------------------------------------
 
 
-def test_private_metadata_round_trips() -> None:
+def test_private_metadata_carries_only_the_form_key() -> None:
+    view = modal(FormDraft())
+
+    assert view["private_metadata"] == form_metadata("k1") == '{"form":"k1"}'
+    assert read_metadata(view["private_metadata"]) == "k1"
+
+
+def test_private_metadata_stays_small_whatever_the_context_holds() -> None:
+    huge = "https://media.example/" + "a" * 5000 + ".mp4"
+    files = [
+        {"id": f"F{i}", "name": "長" * 200 + ".mp4", "mimetype": "video/mp4", "size": 1}
+        for i in range(10)
+    ]
+    context = replace(CONTEXT, stash={"train_video_url": huge}, files=files)
+
+    assert len(modal(FormDraft(), context)["private_metadata"]) <= PRIVATE_METADATA_LIMIT == 3000
+
+
+def test_context_round_trips_through_json() -> None:
     context = ModalContext(
         channel_id="C1",
         requester_id="U1",
         requester_name="Jane Doe",
         thread_ts="1700000000.000100",
         stash={"train_video_url": VIDEO_URL},
+        files=[{"id": "F1", "name": "名前.mp4", "mimetype": "video/mp4", "size": 3}],
+        use_link=True,
+        can_relay=False,
     )
 
-    view = modal(FormDraft(), context)
+    assert ModalContext.from_json(context.to_json()) == context
+    assert "名前" in context.to_json()  # stored as is, not as six-character escapes
 
-    assert ModalContext.from_metadata(view["private_metadata"]) == context
+
+def test_metadata_of_a_form_opened_before_sessions_is_its_context() -> None:
+    old = json.dumps({"channel_id": "C9", "requester_id": "U9", "thread_ts": "1.2"})
+
+    assert read_metadata(old) == ModalContext(channel_id="C9", requester_id="U9", thread_ts="1.2")
 
 
-def test_from_metadata_ignores_unknown_keys_and_fills_defaults() -> None:
+def test_from_json_ignores_unknown_keys_and_fills_defaults() -> None:
     raw = json.dumps({"channel_id": "C9", "requester_id": "U9", "from_a_newer_version": 1})
 
-    assert ModalContext.from_metadata(raw) == ModalContext(channel_id="C9", requester_id="U9")
+    assert ModalContext.from_json(raw) == ModalContext(channel_id="C9", requester_id="U9")
 
 
-def test_private_metadata_stays_under_the_limit_with_huge_stash() -> None:
-    huge = "https://media.example/" + "a" * 5000 + ".mp4"
-    context = ModalContext(
-        channel_id="C1", requester_id="U1", requester_name="Jane", stash={"train_video_url": huge}
-    )
-
-    raw = modal(FormDraft(mode=Mode.IMAGE), context)["private_metadata"]
-
-    assert len(raw) <= PRIVATE_METADATA_LIMIT == 3000
-    restored = ModalContext.from_metadata(raw)
-    assert (restored.channel_id, restored.requester_id, restored.requester_name) == (
-        "C1",
-        "U1",
-        "Jane",
-    )
-    assert restored.stash == {}
-
-
-def test_private_metadata_keeps_a_stash_that_fits() -> None:
-    long = "https://media.example/" + "b" * 2000 + ".mp4"
-    context = ModalContext(channel_id="C1", requester_id="U1", stash={"train_video_url": long})
-
-    raw = context.to_metadata()
-
-    assert len(raw) <= PRIVATE_METADATA_LIMIT
-    assert ModalContext.from_metadata(raw).stash == {"train_video_url": long}
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "{not json",
+        "[]",
+        '"k1"',
+        "{}",
+        '{"form": 7}',
+        '{"channel_id": "C1"}',
+        '{"channel_id": "C1", "requester_id": 5}',
+        '{"channel_id": "C1", "requester_id": "U1", "files": {}}',
+        '{"channel_id": "C1", "requester_id": "U1", "stash": []}',
+    ],
+)
+def test_unreadable_metadata_is_a_value_error(raw: str) -> None:
+    with pytest.raises(ValueError):
+        read_metadata(raw)
 
 
 # -- read_form ---------------------------------------------------------------------------------
@@ -454,9 +505,10 @@ def test_switch_video_to_image_and_back_restores_video_links() -> None:
     }
     assert (image_context.channel_id, image_context.requester_name) == ("C1", "Jane Doe")
 
-    # The image form is rendered with the stash in its metadata, and the user switches back.
+    # The image form is rendered (the stash stays in the form's session), and the user
+    # switches back.
     image_view = modal(image_draft, image_context)
-    carried = ModalContext.from_metadata(image_view["private_metadata"])
+    carried = ModalContext.from_json(image_context.to_json())
     assert carried == image_context
     typed_image = {"mode": "video", "train_image_url": IMAGE_URL, "auto_fix_training_image": True}
 

@@ -35,7 +35,7 @@ def context(*files: SlackFile, **overrides: Any) -> ModalContext:
 
 
 def modal(draft: FormDraft, ctx: ModalContext) -> dict[str, Any]:
-    return build_replica_modal(draft, ctx).to_dict()
+    return build_replica_modal(draft, ctx, form_key="k1").to_dict()
 
 
 def buttons(view: dict[str, Any]) -> list[str]:
@@ -97,9 +97,9 @@ def test_without_a_public_url_the_form_says_so_and_offers_the_link() -> None:
     assert buttons(view) == []
 
 
-def test_files_survive_private_metadata() -> None:
+def test_files_survive_the_session() -> None:
     ctx = context(*FILES, use_link=True)
-    back = ModalContext.from_metadata(ctx.to_metadata())
+    back = ModalContext.from_json(ctx.to_json())
     assert back == ctx
     assert back.slack_files == [
         SlackFile(id=f.id, name=f.name, mimetype=f.mimetype, size=f.size) for f in FILES
@@ -145,3 +145,16 @@ def test_a_link_still_works_when_files_were_offered() -> None:
     draft = FormDraft(replica_name="x", train_video_url="https://m.example/a.mp4", consent=True)
     request = validate(draft, frozenset(), FILES)
     assert not isinstance(request, dict) and request.slack_file_id is None
+
+
+def test_long_file_names_are_cut_to_slacks_limits() -> None:
+    long = SlackFile(id="F8", name="長" * 200 + ".mp4", mimetype="video/mp4", size=1000)
+    view = modal(draft_from_files([long]), context(long))  # slack_sdk raises past the limits
+    shown = input_blocks(view)[Field.SLACK_FILE]["element"]["options"][0]["text"]["text"]
+    assert len(shown) == 75 and shown.endswith("…")
+
+    with_link = modal(draft_from_files([long]), context(long, use_link=True))
+    back = next(b for b in with_link["blocks"] if b["type"] == "actions")["elements"][0]
+    text = back["text"]["text"]
+    assert len(text) <= 75
+    assert text.startswith("Use 長長") and text.endswith("… from Slack")

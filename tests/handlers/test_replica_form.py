@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -270,3 +273,58 @@ async def test_a_form_with_unreadable_metadata_asks_to_start_again(bot: Bot, met
     }
     await bot.settle()
     assert bot.tavus.creates == []
+
+
+async def test_voice_search_cuts_long_names_and_leaves_out_what_slack_cannot_send_back(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="handlers.replica_modal")
+    long, too_long = "a" * 80, "b" * 200  # option text holds 75 characters, a value 150
+    bot.tavus.voices = [{"voice_name": name} for name in (long, too_long, "anna")]
+    await bot.restart()  # a fresh voice catalogue
+    view_id, view = await bot.open_form()
+
+    response = await bot.voice_search(view_id, view, "")
+
+    assert response.status_code == 200
+    options = response.json()["options"]
+    assert [o["value"] for o in options] == [long, "anna"]
+    assert options[0]["text"]["text"] == "A" + "a" * 73 + "…"
+    assert (await bot.voice_search(view_id, view, "bbb")).json()["options"] == []
+    assert len([r for r in caplog.records if "too long for Slack" in r.getMessage()]) == 1
+    # The long voice can be chosen, and goes to Tavus whole.
+    response = await bot.submit(view_id, view, {**VIDEO, "voice_name": long})
+    assert response.status_code == 200 and response.text == ""
+    await bot.settle()
+    assert bot.tavus.creates[0]["voice_name"] == long
+
+
+@pytest.mark.parametrize(
+    ("submitter_team", "enterprise", "stored"),
+    [
+        ("TGUEST", {"id": "E1", "name": "Acme Group"}, ("T1", "E1")),
+        ("T1", None, ("T1", None)),
+    ],
+    ids=["slack-connect-guest-on-grid", "member"],
+)
+async def test_a_request_belongs_to_the_workspace_that_installed_the_app(
+    bot: Bot, submitter_team: str, enterprise: dict[str, str] | None, stored: tuple[str, Any]
+) -> None:
+    view_id, view = await bot.open_form()
+    payload = bot.interaction_payload(
+        "view_submission", **bot.submission_fields(view_id, view, VIDEO)
+    )
+    payload["team"] = {"id": submitter_team, "domain": "guests"}
+    payload["user"]["team_id"] = submitter_team
+    if enterprise is not None:
+        payload["enterprise"] = enterprise
+    assert payload["view"]["app_installed_team_id"] == "T1"
+
+    response = await bot.slack_request(
+        "payload=" + quote(json.dumps(payload)), "application/x-www-form-urlencoded"
+    )
+
+    assert response.status_code == 200 and response.text == ""
+    await bot.settle()
+    record = await bot.services.storage.run(store.get_request, 1)
+    assert (record.origin.team_id, record.origin.enterprise_id) == stored

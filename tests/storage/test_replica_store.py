@@ -156,8 +156,9 @@ def test_repeated_token_hash_on_another_view_is_an_error(db: sqlite_utils.Databa
         (VIDEO, ORIGIN),
         (IMAGE, SlackOrigin(requester_id="U2", channel_id="D2")),
         (ReplicaRequest("Bare", Mode.VIDEO, train_video_url="https://x.example/a.mp4"), ORIGIN),
+        (VIDEO, SlackOrigin(requester_id="U1", channel_id="C1", team_id="T1", enterprise_id="E1")),
     ],
-    ids=["video-full", "image-no-team-thread", "video-minimal"],
+    ids=["video-full", "image-no-team-thread", "video-minimal", "enterprise-grid"],
 )
 def test_records_round_trip_every_field(
     db: sqlite_utils.Database, request_: ReplicaRequest, origin: SlackOrigin
