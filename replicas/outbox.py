@@ -1,11 +1,19 @@
-"""Delivers the outbox: every Slack message the workflow owes, retried until Slack takes it.
+"""Delivers the outbox: every Slack message the workflow owes, posted at most once and retried
+until Slack takes it (or refuses that one message for good).
 
+- At most once. Before each chat.postMessage the row records where it goes (channel, thread,
+  the metadata key the message carries) and a ts the message must be newer than, in Slack's
+  own clock. Until Slack's answer is recorded the row is in doubt, and nothing more is posted
+  for it until an answer settles the doubt: the message found there, or a complete read of
+  where it can only be (every page of its thread; or every page of the channel since that ts)
+  that does not hold it. A look that fails (429, 5xx, no answer, any other refusal) keeps the
+  doubt and is tried again later.
 - 429 waits for Retry-After (slack_sdk's RateLimitErrorRetryHandler sleeps it out first);
   5xx and network errors back off exponentially, for up to two days, across restarts.
-- A post whose outcome is unknown (5xx, timeout, crash before recording) is "in doubt": before
-  posting again, the channel is searched for a message carrying the row's key in its metadata,
-  so a result is delivered at most once whenever Slack lets us check.
-- Channels the bot cannot post in send the message to the requester's DM (SlackNotifier).
+- A channel the bot cannot post in (not a member and cannot join; archived) sends the message
+  to the requester's DM, after a notice there saying why.
+- Storage failures (a full disk) cannot be recorded in the database: the request is held back
+  in memory instead (doubling, capped), and the loop itself never ends (`storage_error`).
 - Rows of one request go in order; one request's trouble never holds up another's.
 """
 
@@ -16,16 +24,20 @@ import contextlib
 import functools
 import logging
 import random
-from collections.abc import Awaitable
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import aiohttp
+import sqlite_utils
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from blocks import Message
-from blocks.messages import status_message
-from replicas.notifier import Posted, SlackNotifier
+from blocks.messages import moved_to_dm_notice, status_message
+from replicas.notifier import CANNOT_POST_HERE, NOT_A_MEMBER, Posted, SlackNotifier
 from replicas.record import ReplicaRecord
 from storage import outbox as store
 from storage import replicas as requests
@@ -33,11 +45,27 @@ from storage.database import Storage
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
 
 RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 600.0
 GIVE_UP_AFTER = timedelta(hours=48)
 IDLE_CHECK_SECONDS = 30.0
+# A failing database (full disk) is retried sooner than Slack: an operator freeing space
+# expects the backlog to move within a minute.
+STORAGE_RETRY_BASE_SECONDS = 1.0
+STORAGE_RETRY_MAX_SECONDS = 60.0
+# How far below Slack's clock (as read from its Date headers) an attempt's ts floor is set:
+# Date is whole seconds, and the server stamping a message's ts need not be the one that
+# wrote the Date. A wider window only costs reading a few more messages.
+FLOOR_MARGIN_SECONDS = 30.0
+# Rows put in doubt before attempts were recorded (older versions) are looked for in their
+# own channel, this far back from when they were owed (the bot's clock: all there is).
+LEGACY_FLOOR_SECONDS = 3600.0
+# Slack failing: the call's outcome is unknown.
+SLACK_TROUBLE = frozenset(
+    {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
 # Errors an operator can fix (a new token, a reinstall): keep the message until then.
 OPERATOR_ERRORS = frozenset(
     {
@@ -47,24 +75,85 @@ OPERATOR_ERRORS = frozenset(
         "token_expired",
         "account_inactive",
         "missing_scope",
-        "ratelimited",
-        "internal_error",
-        "fatal_error",
-        "service_unavailable",
-        "request_timeout",
     }
 )
 
 
 class _Retry(Exception):
-    def __init__(self, reason: str, *, in_doubt: bool, after: float | None = None) -> None:
+    """Try the row again later. `settled`: Slack's answer showed that the row's latest post
+    attempt posted nothing, so the row leaves doubt; otherwise any recorded doubt stays."""
+
+    def __init__(self, reason: str, *, settled: bool = False, after: float | None = None) -> None:
         super().__init__(reason)
-        self.in_doubt = in_doubt
+        self.settled = settled
         self.after = after
+
+
+class _CannotPostHere(Exception):
+    """Slack answered that the bot may not post in, or read, this conversation."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Unrecorded(Exception):
+    """A retry the database could not record; it is held in memory for at least `delay`."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(f"retry in {delay:.1f} s not recorded")
+        self.delay = delay
+
+
+class _Unreadable:
+    """Slack will never let the bot look in that channel (see `_settle`)."""
+
+
+UNREADABLE = _Unreadable()
+
+
+@dataclass(frozen=True)
+class _Place:
+    channel_id: str
+    thread_ts: str | None
 
 
 def _epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp).timestamp()
+
+
+def _backoff(base: float, cap: float, failures: int) -> float:
+    """Exponential back-off with ±20 % jitter, so that held rows do not retry in step."""
+    return min(cap, base * 2.0 ** min(failures, 30)) * random.uniform(0.8, 1.2)
+
+
+def _storage_backoff(failures: int) -> float:
+    return _backoff(STORAGE_RETRY_BASE_SECONDS, STORAGE_RETRY_MAX_SECONDS, failures)
+
+
+def _reason(error: SlackApiError) -> str:
+    return str(error.response.get("error") or error.response.status_code)
+
+
+def _retry_after(error: SlackApiError) -> float:
+    headers = error.response.headers or {}
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    try:
+        return max(0.0, float(str(value)))
+    except ValueError:
+        return 1.0
+
+
+def _is_dm(channel_id: str) -> bool:
+    return channel_id.startswith("D")
+
+
+def _is_user(channel_id: str) -> bool:
+    return channel_id[:1] in ("U", "W")
+
+
+def _notice_key(row: store.OutboxRow) -> str:
+    return f"{row.key}:moved"
 
 
 class OutboxWorker:
@@ -73,24 +162,47 @@ class OutboxWorker:
         self._notifier = notifier
         self._wake = asyncio.Event()
         self._busy: dict[int, asyncio.Task[None]] = {}  # request id -> its delivery
+        # Requests whose last delivery failed in a way the database could not record (it was
+        # failing too): request id -> time.monotonic() before which they are left alone, and
+        # how many times in a row that happened (the back-off doubles with it).
+        self._held: dict[int, float] = {}
+        self._failures: dict[int, int] = {}
+        self._storage_error: str | None = None
+        self._storage_error_on_write = False
+
+    @property
+    def storage_error(self) -> str | None:
+        """The last storage error while storage is failing; None once it works again."""
+        return self._storage_error
 
     def wake(self) -> None:
         """New rows were written: look now rather than at the next check."""
         self._wake.set()
 
     async def run(self) -> None:
-        """Deliver due rows until cancelled."""
+        """Deliver due rows until cancelled. Nothing else ends it: a database that cannot be
+        read is logged and waited out."""
+        failures = 0
         try:
             while True:
                 self._wake.clear()
-                later = await self._start_due()
-                delay = IDLE_CHECK_SECONDS
-                if later is not None:
-                    delay = min(delay, max(0.0, _epoch(later) - datetime.now(UTC).timestamp()))
+                try:
+                    later = await self._start_due()
+                except Exception as error:
+                    delay = _storage_backoff(failures)
+                    failures += 1
+                    logger.error(
+                        "Could not read the outbox; trying again in %.1f s", delay, exc_info=error
+                    )
+                    # A plain sleep: wake() (every finished delivery calls it) must not cut
+                    # the back-off short, or a failing database would spin this loop.
+                    await asyncio.sleep(delay)
+                    continue
+                failures = 0
                 # asyncio.timeout, not wait_for: on 3.11, wait_for can swallow the
                 # cancellation that shutdown sends when the event is set at the same moment.
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(delay):
+                    async with asyncio.timeout(self._next_check(later)):
                         await self._wake.wait()
         finally:
             await self._stop_deliveries()
@@ -101,24 +213,39 @@ class OutboxWorker:
             if self._busy:
                 await asyncio.gather(*self._busy.values(), return_exceptions=True)
                 continue
-            rows, _ = await self._storage.run(store.due, datetime.now(UTC), frozenset())
+            rows, _ = await self._read(store.due, datetime.now(UTC), frozenset())
             if not rows:
                 return
             self.wake()
             await asyncio.sleep(0.01)
 
     async def _start_due(self) -> str | None:
-        rows, later = await self._storage.run(store.due, datetime.now(UTC), frozenset(self._busy))
+        now = time.monotonic()
+        for request_id in [r for r, until in self._held.items() if until <= now]:
+            del self._held[request_id]
+        skip = frozenset(self._busy) | frozenset(self._held)
+        rows, later = await self._read(store.due, datetime.now(UTC), skip)
         for row in rows:
             task = asyncio.create_task(self._deliver(row), name=f"deliver {row.key}")
             self._busy[row.request_id] = task
             task.add_done_callback(functools.partial(self._done, row.request_id))
         return later
 
-    def _done(self, request_id: int, _: asyncio.Task[None]) -> None:
-        task = self._busy.pop(request_id, None)
-        if task is not None and not task.cancelled() and (error := task.exception()):
-            logger.error("Delivering a message of request %s failed", request_id, exc_info=error)
+    def _next_check(self, later: str | None) -> float:
+        """Seconds until a row becomes due, or a held request may be tried again."""
+        delay = IDLE_CHECK_SECONDS
+        if later is not None:
+            delay = min(delay, max(0.0, _epoch(later) - datetime.now(UTC).timestamp()))
+        if self._held:
+            delay = min(delay, max(0.0, min(self._held.values()) - time.monotonic()))
+        return delay
+
+    def _done(self, request_id: int, task: asyncio.Task[None]) -> None:
+        self._busy.pop(request_id, None)
+        if not task.cancelled() and (error := task.exception()):
+            # _deliver lets nothing through; should something still, hold the request back
+            # rather than pick it again at once.
+            self._hold(request_id, f"request {request_id}", error)
         self.wake()  # the request's next row may be due
 
     async def _stop_deliveries(self) -> None:
@@ -128,34 +255,97 @@ class OutboxWorker:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    # -- storage, with its failures tracked ---------------------------------------------------
+
+    async def _read(
+        self,
+        fn: Callable[Concatenate[sqlite_utils.Database, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        return await self._db(False, fn, *args, **kwargs)
+
+    async def _write(
+        self,
+        fn: Callable[Concatenate[sqlite_utils.Database, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        return await self._db(True, fn, *args, **kwargs)
+
+    async def _db(
+        self,
+        write: bool,
+        fn: Callable[Concatenate[sqlite_utils.Database, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        try:
+            result = await self._storage.run(fn, *args, **kwargs)
+        except sqlite3.Error as error:
+            self._storage_error = str(error) or type(error).__name__
+            self._storage_error_on_write = write
+            raise
+        # Reads still work on a full disk: only a write shows that a failed write is over.
+        if write or not self._storage_error_on_write:
+            self._storage_error = None
+        return result
+
     # -- one row -------------------------------------------------------------------------------
 
     async def _deliver(self, row: store.OutboxRow) -> None:
-        record = await self._storage.run(requests.get_request, row.request_id)
-        in_doubt = row.state == "sending"
-        await self._storage.run(store.claim, row.id)
+        """One row, inside the boundary that keeps rows apart: whatever goes wrong is logged
+        with its traceback and backed off, and neither stops nor spins the loop."""
         try:
-            posted = await self._send(row, record, in_doubt)
+            try:
+                await self._deliver_row(row)
+            except (sqlite3.Error, _Unrecorded):
+                raise
+            except Exception as error:
+                # A bug met by one message: keep it, and any doubt recorded about it, for later.
+                logger.exception("Unexpected error delivering %s", row.key)
+                await self._retry(row, _Retry(repr(error)))
+        except Exception as error:
+            # The database could not record what happened: hold the request back here.
+            at_least = error.delay if isinstance(error, _Unrecorded) else 0.0
+            self._hold(row.request_id, row.key, error, at_least=at_least)
+        else:
+            self._held.pop(row.request_id, None)
+            self._failures.pop(row.request_id, None)
+
+    def _hold(self, request_id: int, what: str, error: BaseException, at_least: float = 0) -> None:
+        failures = self._failures.get(request_id, 0)
+        self._failures[request_id] = failures + 1
+        delay = max(at_least, _storage_backoff(failures))
+        self._held[request_id] = time.monotonic() + delay
+        logger.error(
+            "Could not deliver or record %s (request %s); trying again in %.1f s",
+            what,
+            request_id,
+            delay,
+            exc_info=(error.__cause__ or error) if isinstance(error, _Unrecorded) else error,
+        )
+
+    async def _deliver_row(self, row: store.OutboxRow) -> None:
+        record = await self._read(requests.get_request, row.request_id)
+        try:
+            posted = await self._send(row, record)
         except _Retry as retry:
             await self._retry(row, retry)
             return
-        except SlackApiError as error:
-            reason = str(error.response.get("error") or error.response.status_code)
+        except (_CannotPostHere, SlackApiError) as error:
+            # Slack will never take this one message (msg_too_long, invalid_blocks, an
+            # archived channel to edit in, a DM that is gone…): drop it, and only it.
+            reason = _reason(error) if isinstance(error, SlackApiError) else str(error)
             logger.error(
                 "Slack refused %s for request %s (%s); giving up on it",
                 row.key,
                 row.request_id,
                 reason,
             )
-            await self._storage.run(store.mark_failed, row.id, reason)
+            await self._write(store.mark_failed, row.id, reason)
             return
-        except Exception as error:
-            # The worker's boundary: a bug in one message must neither spin this loop nor
-            # stop the others. Keep the row (in doubt) and try again later.
-            logger.exception("Unexpected error delivering %s", row.key)
-            await self._retry(row, _Retry(repr(error), in_doubt=True))
-            return
-        await self._storage.run(self._record_sent, row, record, posted)
+        await self._write(self._record_sent, row, record, posted)
 
     @staticmethod
     def _record_sent(db: Any, row: store.OutboxRow, record: ReplicaRecord, posted: Posted) -> None:
@@ -170,12 +360,11 @@ class OutboxWorker:
             logger.error(
                 "Giving up on %s for request %s after %s: %s", row.key, row.request_id, age, retry
             )
-            await self._storage.run(store.mark_failed, row.id, str(retry))
+            await self._write(store.mark_failed, row.id, str(retry))
             return
         delay = retry.after
         if delay is None:
-            delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, row.attempts))
-            delay *= random.uniform(0.8, 1.2)
+            delay = _backoff(RETRY_BASE_SECONDS, RETRY_MAX_SECONDS, row.attempts)
         logger.warning(
             "Could not deliver %s for request %s (%s); retrying in %.1f s",
             row.key,
@@ -184,74 +373,189 @@ class OutboxWorker:
             delay,
         )
         at = datetime.now(UTC) + timedelta(seconds=delay)
-        await self._storage.run(store.retry_later, row.id, at, str(retry), in_doubt=retry.in_doubt)
+        try:
+            await self._write(store.retry_later, row.id, at, str(retry), settled=retry.settled)
+        except Exception as error:
+            # Slack's back-off still applies, now from memory.
+            raise _Unrecorded(delay) from error
 
-    async def _send(self, row: store.OutboxRow, record: ReplicaRecord, in_doubt: bool) -> Posted:
+    async def _send(self, row: store.OutboxRow, record: ReplicaRecord) -> Posted:
         if row.kind == store.STATUS and record.message_ts and record.message_channel_id:
             # An edit is safe to repeat: no doubt to resolve.
             await self._call(
                 self._notifier.update(
                     record.message_channel_id, record.message_ts, status_message(record)
-                ),
-                in_doubt=False,
+                )
             )
             return Posted(record.message_channel_id, record.message_ts)
         if row.kind == store.STATUS:
-            channel, thread, message = (
-                record.origin.channel_id,
-                record.origin.thread_ts,
-                status_message(record),
-            )
+            home = _Place(record.origin.channel_id, record.origin.thread_ts)
+            message = status_message(record)
         else:
             assert row.payload is not None
             channel = record.message_channel_id or record.origin.channel_id
-            thread = record.reply_thread_ts
+            home = _Place(channel, record.reply_thread_ts)
             message = Message.from_kwargs(row.payload)
-        if in_doubt:
-            found = await self._find(channel, thread, row)
-            if found is not None:
+        return await self._post(row, record, home, message)
+
+    async def _post(
+        self, row: store.OutboxRow, record: ReplicaRecord, home: _Place, message: Message
+    ) -> Posted:
+        """Post the row's message at most once: first settle any doubt an earlier attempt
+        left, then post at home, or in the requester's DM if home will not take it."""
+        moved_from, dm, notice_ts = row.moved_from, row.dm_channel_id, row.notice_ts
+        if row.state == "sending":
+            target = row.target or self._legacy_target(row, home)
+            found = await self._settle(target)
+            if isinstance(found, _Unreadable):
+                # The bot was removed from the channel (private, or it cannot rejoin), so it
+                # cannot look there, and cannot post there either. The lost attempt may be
+                # there (it was a member then), so the message goes to the requester's DM:
+                # at worst once in each place, never twice in one, and never lost.
+                logger.warning(
+                    "Cannot check %s for %s any more; sending it to %s's DM instead",
+                    target.channel_id,
+                    row.key,
+                    record.origin.requester_id,
+                )
+                await self._write(store.move_to_dm, row.id, target.channel_id)
+                moved_from = target.channel_id
+            elif found is not None and target.key == row.key:
                 logger.info("%s was already posted (%s); not posting it again", row.key, found.ts)
                 return found
+            elif found is not None:  # the DM notice made it; the message is next
+                await self._write(store.notice_posted, row.id, found.channel_id, found.ts)
+                dm, notice_ts = found.channel_id, found.ts
+            # None: a complete look shows it was not posted; it is posted anew below.
+        if moved_from is None:
+            joined = False
+            while True:
+                try:
+                    return await self._attempt(row, home, row.key, message)
+                except _CannotPostHere as refusal:
+                    if _is_dm(home.channel_id):
+                        raise  # the requester's DM already: there is nowhere else to go
+                    reason = refusal.reason
+                if joined or reason not in NOT_A_MEMBER:
+                    break
+                # The refusal already showed that nothing was posted.
+                if not await self._call(self._notifier.join(home.channel_id), settled=True):
+                    break
+                joined = True
+            logger.warning(
+                "Cannot post in %s (%s); moving to a DM with %s",
+                home.channel_id,
+                reason,
+                record.origin.requester_id,
+            )
+            await self._write(store.move_to_dm, row.id, home.channel_id)
+            moved_from = home.channel_id
+        if notice_ts is None:
+            # The DM's D… id (which conversations.history needs to settle a doubt there)
+            # comes from the answer to a post in it: conversations.open would need im:write,
+            # which the app does not ask for. So the notice goes first, to the DM's id when
+            # an earlier answer told it, else to the user id; only if that first answer is
+            # lost can the notice be said twice (`_settle`). The message itself always goes
+            # to the D… id, where a doubt about it can be settled.
+            dm = dm or await self._read(store.known_dm, record.origin.requester_id)
+            notice = await self._attempt(
+                row,
+                _Place(dm or record.origin.requester_id, None),
+                _notice_key(row),
+                moved_to_dm_notice(moved_from),
+            )
+            await self._write(store.notice_posted, row.id, notice.channel_id, notice.ts)
+            dm = notice.channel_id
+        if dm is None:
+            raise RuntimeError(f"{row.key}: DM notice recorded without the DM's id")
+        return await self._attempt(row, _Place(dm, None), row.key, message)
+
+    async def _attempt(
+        self, row: store.OutboxRow, place: _Place, key: str, message: Message
+    ) -> Posted:
+        """One chat.postMessage, recorded before it is made (where it goes, and a ts the
+        message will be newer than, in Slack's clock): until its answer is recorded, the row
+        is in doubt. Only called once no earlier attempt is in doubt."""
+        try:
+            floor = await self._call(self._notifier.slack_now()) - FLOOR_MARGIN_SECONDS
+        except SlackApiError as error:  # auth.test refused: no reason to drop this message
+            raise _Retry(f"could not read Slack's clock: {_reason(error)}") from error
+        target = store.Target(place.channel_id, place.thread_ts, key, f"{floor:.6f}")
+        await self._write(store.claim, row.id, target)
         return await self._call(
-            self._notifier.post(
-                channel, record.origin.requester_id, message, thread_ts=thread, key=row.key
-            ),
-            in_doubt=True,
+            self._notifier.post(place.channel_id, message, thread_ts=place.thread_ts, key=key),
+            posts=True,
         )
 
-    async def _find(self, channel: str, thread: str | None, row: store.OutboxRow) -> Posted | None:
-        """Was this row posted by an attempt whose answer was lost?"""
-        since = _epoch(row.created_at) - 1
-        try:
-            return await self._call(
-                self._notifier.find(channel, thread, row.key, since), in_doubt=True
-            )
-        except SlackApiError as error:
-            # Slack will not let us look (e.g. the bot left the channel): post rather than lose.
+    async def _settle(self, target: store.Target) -> Posted | _Unreadable | None:
+        """Look for the message of an attempt in doubt: Posted if it is there, None when a
+        complete read shows it is not, UNREADABLE when Slack will never let the bot look in
+        that channel. Anything else (429, 5xx, no answer, another refusal) raises _Retry,
+        and the doubt stays."""
+        if _is_user(target.channel_id):
+            # Only a DM notice is ever posted to a user id (see _post), and its lost answer
+            # was the one way to learn the DM's id: post the notice again.
             logger.warning(
-                "Could not check whether %s was posted (%s); posting it",
-                row.key,
-                error.response.get("error"),
+                "Cannot check whether %s reached %s (no DM id yet); saying it again",
+                target.key,
+                target.channel_id,
             )
             return None
+        try:
+            return await self._find(target)
+        except _CannotPostHere as refusal:
+            if _is_dm(target.channel_id):
+                raise  # the DM itself is gone: nothing can be delivered there
+            reason = refusal.reason
+        # Removed from a public channel: joining lets the bot look (and post) again.
+        if reason in NOT_A_MEMBER and await self._call(self._notifier.join(target.channel_id)):
+            with contextlib.suppress(_CannotPostHere):
+                return await self._find(target)
+        return UNREADABLE
+
+    async def _find(self, target: store.Target) -> Posted | None:
+        try:
+            return await self._call(
+                self._notifier.find(target.channel_id, target.thread_ts, target.key, target.floor)
+            )
+        except SlackApiError as error:
+            # No answer that settles it (e.g. invalid_cursor, thread_not_found): keep the doubt.
+            reason = _reason(error)
+            raise _Retry(f"could not check whether {target.key} was posted: {reason}") from error
 
     @staticmethod
-    async def _call(call: Awaitable[T], *, in_doubt: bool) -> T:
-        """Await a Slack call, turning transient failures into _Retry."""
+    def _legacy_target(row: store.OutboxRow, home: _Place) -> store.Target:
+        """The attempt of a row put in doubt by a version that did not record attempts."""
+        floor = _epoch(row.created_at) - LEGACY_FLOOR_SECONDS
+        return store.Target(home.channel_id, home.thread_ts, row.key, f"{floor:.6f}")
+
+    @staticmethod
+    async def _call(call: Awaitable[T], *, posts: bool = False, settled: bool = False) -> T:
+        """Await a Slack call, turning failures worth another try into _Retry.
+
+        `posts`: the call is the row's latest post, so an error answer (Slack did not take
+        it) settles that nothing was posted, while no answer or a 5xx never does.
+        `settled`: the row is out of doubt whatever this call does."""
         try:
             return await call
         except SlackApiError as error:
             status = error.response.status_code
-            reason = error.response.get("error")
+            reason = _reason(error)
             if status == 429 or reason == "ratelimited":
-                after = float(error.response.headers.get("Retry-After", 1) or 1)
-                raise _Retry("rate limited", in_doubt=False, after=after) from error
-            if status >= 500 or reason in OPERATOR_ERRORS:
-                if reason in ("invalid_auth", "token_revoked", "missing_scope"):
-                    logger.error(
-                        "Slack refused the bot's token: %s (check SLACK_BOT_TOKEN)", reason
-                    )
-                raise _Retry(f"Slack answered {status} {reason}", in_doubt=in_doubt) from error
+                raise _Retry(
+                    "rate limited", settled=settled or posts, after=_retry_after(error)
+                ) from error
+            if status >= 500 or reason in SLACK_TROUBLE:
+                raise _Retry(f"Slack answered {status} {reason}", settled=settled) from error
+            if reason in OPERATOR_ERRORS:
+                logger.error(
+                    "Slack refused the bot's token or scopes: %s (check SLACK_BOT_TOKEN and "
+                    "the app's installation)",
+                    reason,
+                )
+                raise _Retry(f"Slack answered {reason}", settled=settled or posts) from error
+            if reason in CANNOT_POST_HERE:
+                raise _CannotPostHere(reason) from error
             raise
         except (aiohttp.ClientError, TimeoutError, SlackClientError) as error:
-            raise _Retry(f"no answer from Slack: {error!r}", in_doubt=in_doubt) from error
+            raise _Retry(f"no answer from Slack: {error!r}", settled=settled) from error
