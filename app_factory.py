@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import sqlite3
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
-from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import (
     bad_requests,
@@ -23,8 +18,11 @@ from handlers import (
     replica_modal,
     tavus_callback,
 )
+from handlers.form_sessions import FormSessions
+from loops import Loops, every
 from media_relay.relay import MediaRelay
-from replicas.notifier import SLACK_ERRORS, SlackNotifier
+from readiness import Readiness, slack_token_check, tavus_key_check
+from replicas.notifier import SlackNotifier
 from replicas.outbox import OutboxWorker
 from replicas.reconciler import Reconciler
 from replicas.voices import VoiceCatalog
@@ -53,6 +51,8 @@ class Services:
     outbox: OutboxWorker
     reconciler: Reconciler
     bolt: AsyncApp
+    loops: Loops
+    readiness: Readiness
 
 
 SERVICES = web.AppKey("services", Services)
@@ -88,15 +88,18 @@ def create_app(
         slack=slack,
         bot_token=settings.slack_bot_token,
         public_url=settings.public_url,
+        slack_api_url=settings.slack_api_url,  # its origin may get the token, as Slack's do
     )
     outbox = OutboxWorker(storage, SlackNotifier(slack))
     workflow = ReplicaWorkflow(
         settings=settings, storage=storage, tavus=tavus, relay=relay, outbox=outbox
     )
     reconciler = Reconciler(workflow, settings.poll_interval_seconds)
-    commands.register(bolt)
-    replica_modal.register(bolt, workflow, voices)
-    file_shares.register(bolt, settings, storage)
+    # Every door of the form (/replica, the upload prompt, the shortcut) shares its sessions.
+    sessions = FormSessions(storage)
+    commands.register(bolt, sessions)
+    replica_modal.register(bolt, workflow, voices, sessions)
+    file_shares.register(bolt, settings, storage, sessions)
 
     socket: SocketModeConnection | None = None
     if settings.slack_app_token is not None:
@@ -108,16 +111,36 @@ def create_app(
         )
     else:
         web_app = bolt.web_app(path=SLACK_EVENTS_PATH)
-        bad_requests.register(web_app, SLACK_EVENTS_PATH)
+        bad_requests.register(web_app, SLACK_EVENTS_PATH, settings.slack_signing_secret)
     # Mounted in both modes, with or without PUBLIC_URL: a request sent while PUBLIC_URL was
     # set can still be reported here, and without a stored token the route only answers 404.
     tavus_callback.register(web_app, workflow)
-    health.register(web_app, storage)
-    media.register(web_app, relay)
-    services = Services(settings, storage, tavus, voices, workflow, relay, outbox, reconciler, bolt)
-    web_app[SERVICES] = services
     # Loops that run for the bot's lifetime; kept apart from the workflow's finite work.
-    loops: list[asyncio.Task[None]] = []
+    loops = Loops()
+    readiness = Readiness(
+        storage=storage,
+        slack=slack_token_check(slack),
+        tavus=tavus_key_check(tavus),
+        loops=loops,
+        outbox=outbox,
+        socket=socket,
+    )
+    health.register(web_app, storage, readiness)
+    media.register(web_app, relay)
+    services = Services(
+        settings=settings,
+        storage=storage,
+        tavus=tavus,
+        voices=voices,
+        workflow=workflow,
+        relay=relay,
+        outbox=outbox,
+        reconciler=reconciler,
+        bolt=bolt,
+        loops=loops,
+        readiness=readiness,
+    )
+    web_app[SERVICES] = services
 
     async def start(_: web.Application) -> None:
         if socket is not None:
@@ -127,20 +150,14 @@ def create_app(
         else:
             logger.info("Slack: HTTP mode; Slack sends requests to POST %s", SLACK_EVENTS_PATH)
         await storage.open()
-        workflow.spawn(_check_slack_token(slack), "check the Slack token")
+        workflow.spawn(readiness.slack.problem(), "check the Slack token")
         workflow.spawn(_warm_voice_cache(voices), "check the Tavus key and load voices")
         if socket is not None:
             await socket.connect()
         # Pending messages and open requests resume at once, before any new work arrives.
-        loops.extend(
-            [
-                asyncio.create_task(outbox.run(), name="outbox"),
-                asyncio.create_task(reconciler.run(), name="reconciler"),
-                asyncio.create_task(_every(MEDIA_SWEEP_SECONDS, relay.sweep, "media sweep")),
-            ]
-        )
-        for task in loops:
-            task.add_done_callback(_loop_ended)
+        loops.start("outbox", outbox.run())
+        loops.start("reconciler", reconciler.run())
+        loops.start("media sweep", every(MEDIA_SWEEP_SECONDS, relay.sweep, "media sweep"))
 
     async def stop(_: web.Application) -> None:
         # Stop taking new work first (Slack requests, then the loops); what is in flight is
@@ -148,9 +165,7 @@ def create_app(
         # create_sent_at) for the next start.
         if socket is not None:
             await socket.close()
-        for task in loops:
-            task.cancel()
-        await asyncio.gather(*loops, return_exceptions=True)
+        await loops.stop()
         await workflow.close(grace_seconds=SHUTDOWN_GRACE_SECONDS)
         await relay.aclose()
         await voices.close()
@@ -160,34 +175,6 @@ def create_app(
     web_app.on_startup.append(start)
     web_app.on_cleanup.append(stop)
     return web_app
-
-
-def _loop_ended(task: asyncio.Task[None]) -> None:
-    """A loop that should run for the bot's lifetime stopped: say so loudly."""
-    if not task.cancelled() and (error := task.exception()) is not None:
-        logger.critical("Background loop %s stopped", task.get_name(), exc_info=error)
-
-
-async def _every(seconds: float, work: Callable[[], Awaitable[object]], what: str) -> None:
-    """Run `work` now and then every `seconds`; a failed round is logged and retried."""
-    while True:
-        try:
-            await work()
-        except (sqlite3.Error, OSError):
-            logger.exception("%s failed; trying again in %.0f s", what, seconds)
-        await asyncio.sleep(seconds)
-
-
-async def _check_slack_token(slack: AsyncWebClient) -> None:
-    """Tell the operator at start-up, not at the first /replica, if Slack refuses the token."""
-    try:
-        identity = await slack.auth_test()
-    except SlackApiError as error:
-        logger.error("Slack rejected SLACK_BOT_TOKEN: %s", error.response.get("error"))
-    except SLACK_ERRORS:
-        logger.warning("Could not reach Slack to check SLACK_BOT_TOKEN", exc_info=True)
-    else:
-        logger.info("Slack: connected as %s to %s", identity.get("user"), identity.get("team"))
 
 
 async def _warm_voice_cache(voices: VoiceCatalog) -> None:

@@ -104,6 +104,14 @@ class SocketModeConnection:
                 self._timing.connect_wait,
             )
 
+    async def is_connected(self) -> bool:
+        """True while the WebSocket to Slack is up (and answering pings)."""
+        handler = self._handler
+        if handler is None:
+            return False
+        connected: bool = await handler.client.is_connected()
+        return connected
+
     async def close(self) -> None:
         """Disconnect and release the client within about close_wait seconds."""
         handler, self._handler = self._handler, None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
 
-from blocks import Message, escape
+from blocks import TEXT_LIMIT, Message, escape_within, fit
 from replicas.record import ReplicaRecord
 from replicas.request import Mode, State
 from tavus.training_errors import hint_for
@@ -18,31 +18,58 @@ STATUS = {
     State.UNCERTAIN: (":mag:", "Checking with Tavus whether training started"),
 }
 MODE_NAMES = {Mode.VIDEO: "From a video", Mode.IMAGE: "From a photo"}
+# Bounds for outside text, after escaping (Slack refuses a text over TEXT_LIMIT characters).
+NAME_LIMIT = 200
+DETAIL_LIMIT = 150
+REASON_LIMIT = 1500
+REASON_REST = " (shortened: the bot's admin can read the whole message in its log)"
+
+
+def _name(record: ReplicaRecord) -> str:
+    return escape_within(record.request.replica_name, NAME_LIMIT)
+
+
+def _detail(text: str) -> str:
+    """A file, voice or replica id from outside, as one short detail."""
+    return escape_within(text, DETAIL_LIMIT)
+
+
+def _reason(text: str) -> str:
+    """Tavus's (or a relay's) explanation: its start, and where the rest is."""
+    return escape_within(text, REASON_LIMIT, rest=REASON_REST)
+
+
+def _section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=fit(text, TEXT_LIMIT)))
+
+
+def _reply(text: str) -> Message:
+    return Message(text=text, blocks=[_section(text)])
 
 
 def status_message(record: ReplicaRecord) -> Message:
     """The root message: one per request, edited in place as its state changes."""
     emoji, label = STATUS[record.state]
     request = record.request
-    name = escape(request.replica_name)
+    name = _name(record)
     details = [
         f"Requested by <@{record.origin.requester_id}>",
         MODE_NAMES[request.mode],
         request.model_name,
     ]
     if request.slack_file_name:
-        details.append(f"File: {escape(request.slack_file_name)}")
+        details.append(f"File: {_detail(request.slack_file_name)}")
     if request.voice_name:
-        details.append(f"Voice: {escape(request.voice_name)}")
+        details.append(f"Voice: {_detail(request.voice_name)}")
     if record.replica_id:
-        details.append(f"Replica id: `{escape(record.replica_id)}`")
+        details.append(f"Replica id: `{_detail(record.replica_id)}`")
     blocks = [
-        SectionBlock(text=MarkdownTextObject(text=f"{emoji} *{name}* – {label}")),
-        ContextBlock(elements=[MarkdownTextObject(text=" · ".join(details))]),
+        _section(f"{emoji} *{name}* – {label}"),
+        ContextBlock(elements=[MarkdownTextObject(text=fit(" · ".join(details), TEXT_LIMIT))]),
     ]
     if record.state in (State.FAILED, State.NOT_CREATED, State.UNCERTAIN) and record.error_message:
         blocks.append(
-            ContextBlock(elements=[MarkdownTextObject(text=escape(record.error_message))])
+            ContextBlock(elements=[MarkdownTextObject(text=_reason(record.error_message))])
         )
     return Message(text=f"Replica {name}: {label}", blocks=blocks)
 
@@ -50,12 +77,12 @@ def status_message(record: ReplicaRecord) -> Message:
 def outcome_reply(record: ReplicaRecord) -> Message:
     """The thread reply that tells the requester how their request ended."""
     mention = f"<@{record.origin.requester_id}>"
-    name = escape(record.request.replica_name)
-    error = escape(record.error_message or "Tavus gave no reason.")
+    name = _name(record)
+    error = _reason(record.error_message or "Tavus gave no reason.")
     if record.state is State.SUCCEEDED:
         text = (
             f"{mention} :white_check_mark: Your replica *{name}* is ready. "
-            f"Replica id: `{escape(record.replica_id or '')}`"
+            f"Replica id: `{_detail(record.replica_id or '')}`"
         )
     elif record.state is State.FAILED:
         text = f"{mention} :x: Training *{name}* failed: {error}"
@@ -72,18 +99,17 @@ def outcome_reply(record: ReplicaRecord) -> Message:
         )
     else:
         raise ValueError(f"request {record.id} has no outcome yet (state {record.state})")
-    return Message(text=text, blocks=[SectionBlock(text=MarkdownTextObject(text=text))])
+    return _reply(text)
 
 
 def adopted_reply(record: ReplicaRecord) -> Message:
     """Said when an ambiguous create turns out to have started a training."""
-    name = escape(record.request.replica_name)
     text = (
-        f"<@{record.origin.requester_id}> :gear: Tavus did create *{name}*: "
-        f"replica id `{escape(record.replica_id or '')}`. It is training now; I'll post here "
+        f"<@{record.origin.requester_id}> :gear: Tavus did create *{_name(record)}*: "
+        f"replica id `{_detail(record.replica_id or '')}`. It is training now; I'll post here "
         "when it is done."
     )
-    return Message(text=text, blocks=[SectionBlock(text=MarkdownTextObject(text=text))])
+    return _reply(text)
 
 
 def moved_to_dm_notice(channel_id: str) -> Message:
@@ -92,4 +118,4 @@ def moved_to_dm_notice(channel_id: str) -> Message:
         f"I can't post in <#{channel_id}> (I'm not a member there), so I'll keep you posted "
         "here. Invite me to that channel to see replica updates there next time."
     )
-    return Message(text=text, blocks=[SectionBlock(text=MarkdownTextObject(text=text))])
+    return _reply(text)

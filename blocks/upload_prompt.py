@@ -13,12 +13,14 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from blocks import Message, escape
+from blocks import Message, escape_within
 from replicas.slack_files import SlackFile
 
 CREATE_FROM_UPLOAD = "create_replica_from_upload"
 DISMISS_PROMPT = "dismiss_upload_prompt"
 BUTTON_TEXT_LIMIT = 75
+# Each refusal names a file, whose name Slack does not bound.
+PROBLEM_LIMIT = 300
 NO_PUBLIC_URL = (
     "To train from files shared in Slack, I need a public URL Tavus can download from: "
     "whoever runs me sets `PUBLIC_URL` (see the README). Meanwhile you can paste a link "
@@ -64,7 +66,11 @@ def upload_prompt(files: Sequence[SlackFile], upload_key: str, *, can_relay: boo
     blocks.append(SectionBlock(text=MarkdownTextObject(text=text)))
     if refused:
         blocks.append(
-            ContextBlock(elements=[MarkdownTextObject(text=escape(p)) for p in refused[:10]])
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(text=escape_within(p, PROBLEM_LIMIT)) for p in refused[:10]
+                ]
+            )
         )
     buttons.append(ButtonElement(text="Not now" if usable else "OK", action_id=DISMISS_PROMPT))
     blocks.append(ActionsBlock(elements=buttons))

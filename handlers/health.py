@@ -1,4 +1,4 @@
-"""`GET /healthz`: liveness for load balancers and operators."""
+"""`GET /healthz` (liveness) and `GET /readyz` (readiness) for load balancers and operators."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sqlite3
 import sqlite_utils
 from aiohttp import web
 
+from readiness import Readiness
 from storage.database import Storage
 
 
@@ -14,7 +15,7 @@ def _ping(db: sqlite_utils.Database) -> None:
     db.execute("SELECT 1").fetchone()
 
 
-def register(web_app: web.Application, storage: Storage) -> None:
+def register(web_app: web.Application, storage: Storage, readiness: Readiness) -> None:
     async def healthz(request: web.Request) -> web.Response:
         try:
             await storage.run(_ping)
@@ -22,4 +23,9 @@ def register(web_app: web.Application, storage: Storage) -> None:
             return web.json_response({"status": "error", "database": str(error)}, status=503)
         return web.json_response({"status": "ok", "database": "ok"})
 
+    async def readyz(request: web.Request) -> web.Response:
+        report = await readiness.report()
+        return web.json_response(report.body, status=200 if report.ready else 503)
+
     web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/readyz", readyz)

@@ -12,13 +12,14 @@ import random
 import sqlite3
 
 from replicas.workflow import ReplicaWorkflow
-from tavus.errors import TavusError
+from tavus.errors import TavusAuthError, TavusError, TavusServerError, TavusUnreachableError
 
 logger = logging.getLogger(__name__)
 
 FIRST_ROUND_SECONDS = 2.0  # soon after start-up, once Slack and Tavus checks have gone out
 JITTER = 0.1  # ±10 %, so several bots (or restarts) do not poll in step
 MAX_BACKOFF_SECONDS = 3600.0
+MAX_SKIPPED_ROUNDS = 12  # a request that keeps failing is still tried about every hour
 
 
 def next_delay(interval: float, failures: int) -> float:
@@ -40,21 +41,67 @@ class Reconciler:
         self._interval = interval_seconds
         self._first = min(first_round_seconds, interval_seconds)
         self.rounds = 0  # completed rounds, for the health check and tests
+        # Requests whose polling failed unexpectedly: failures so far, and rounds to skip.
+        self._failures: dict[int, int] = {}
+        self._skips: dict[int, int] = {}
 
     async def run(self) -> None:
-        """Poll until cancelled."""
+        """Poll until cancelled. No error ends the loop: a failed round is logged and the
+        next one comes later."""
         await asyncio.sleep(self._first)
         failures = 0
         while True:
             try:
-                await self._workflow.reconcile()
+                await self.round()
             except TavusError as error:
                 failures += 1
                 logger.warning("Tavus is unavailable for polling (%s); backing off", error)
-            except sqlite3.Error:
+            except Exception:
                 failures += 1
-                logger.exception("A polling round could not read or write the database")
+                logger.exception("A polling round failed; backing off")
             else:
                 failures = 0
             self.rounds += 1
             await asyncio.sleep(next_delay(self._interval, failures))
+
+    async def round(self) -> None:
+        """Every open request once, each on its own: one request's fault is logged with its
+        traceback and that request is skipped for a growing number of rounds, while the
+        others go on. Raises TavusError when Tavus was unavailable, so the loop backs off."""
+        unavailable: TavusError | None = None
+        for record in await self._workflow.open_requests():
+            if self._skipped(record.id):
+                continue
+            try:
+                await self._workflow.reconcile_request(record)
+            except (TavusServerError, TavusUnreachableError, TavusAuthError) as error:
+                unavailable = error
+            except TavusError as error:
+                logger.warning("Could not check request %s with Tavus: %s", record.id, error)
+            except sqlite3.Error:
+                raise  # the database fails every request alike: the round backs off
+            except Exception:
+                self._failed(record.id)
+            else:
+                self._failures.pop(record.id, None)
+        if unavailable is not None:
+            raise unavailable
+        await self._workflow.resolve_uncertain()
+
+    def _skipped(self, request_id: int) -> bool:
+        left = self._skips.get(request_id, 0)
+        if left:
+            self._skips[request_id] = left - 1
+        return left > 0
+
+    def _failed(self, request_id: int) -> None:
+        failures = self._failures.get(request_id, 0) + 1
+        self._failures[request_id] = failures
+        skips = min(2 ** (failures - 1) - 1, MAX_SKIPPED_ROUNDS)
+        logger.exception(
+            "Polling request %s failed (%d time(s)); skipping it for %d round(s)",
+            request_id,
+            failures,
+            skips,
+        )
+        self._skips[request_id] = skips

@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import secrets
+import sqlite3
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -45,8 +46,7 @@ from tavus.errors import (
     TavusError,
     TavusProtocolError,
     TavusRejectedError,
-    TavusServerError,
-    TavusUnreachableError,
+    error_text,
 )
 
 logger = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def _parse_callback(raw_body: bytes) -> tuple[str, TrainingResult] | None:
     """(replica_id, result) from a callback body, or None if it is not a replica callback."""
     try:
         body = json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: deep nesting
         return None
     if not isinstance(body, dict):
         return None
@@ -263,7 +263,7 @@ class ReplicaWorkflow:
     async def _create_failed(self, request_id: int, error: TavusError) -> None:
         if isinstance(error, TavusAuthError):
             logger.error(
-                "Tavus rejected TAVUS_API_KEY (HTTP %s): %s", error.status_code, error.body
+                "Tavus rejected TAVUS_API_KEY (HTTP %s): %s", error.status_code, error.body_start
             )
             await self._not_created(
                 request_id,
@@ -272,11 +272,16 @@ class ReplicaWorkflow:
             )
         elif isinstance(error, TavusRejectedError):
             logger.warning(
-                "Tavus refused request %s: HTTP %s %s", request_id, error.status_code, error.body
+                "Tavus refused request %s: HTTP %s %s",
+                request_id,
+                error.status_code,
+                error.body_start,
             )
-            await self._not_created(request_id, f"Tavus said: {error.reason}")
+            await self._not_created(request_id, _refusal(error))
         elif error.may_have_taken_effect:
-            logger.error("Create for request %s is ambiguous: %s %s", request_id, error, error.body)
+            logger.error(
+                "Create for request %s is ambiguous: %s %s", request_id, error, error.body_start
+            )
             if isinstance(error, TavusProtocolError):
                 what = "its answer could not be read"
             elif error.status_code:
@@ -394,34 +399,33 @@ class ReplicaWorkflow:
             )
         return verdict
 
-    async def reconcile(self) -> None:
-        """One round over every open request: resume what never reached Tavus, poll what is
-        training, resolve ambiguous creates. Raises TavusError when Tavus is unavailable, so
-        the caller backs off."""
-        unavailable: TavusError | None = None
-        for record in await self._storage.run(store.open_requests):
-            if record.id in self._submitting:
-                continue
-            if record.state is State.SUBMITTING and record.create_sent_at is None:
-                logger.info("Request %s was never sent to Tavus; sending it now", record.id)
-                self._resume(record.id)
-            elif record.state is State.SUBMITTING and record.replica_id is None:
-                # Sent, but the process stopped before Tavus's answer was recorded.
-                await self._uncertain(record.id, "the bot restarted before Tavus answered")
-            elif record.replica_id is not None:
-                try:
-                    await self.check_replica(record.id, record.replica_id)
-                except (TavusServerError, TavusUnreachableError, TavusAuthError) as error:
-                    unavailable = error
-                except TavusError as error:
-                    logger.warning("Could not check replica %s: %s", record.replica_id, error)
-        uncertain = [
-            r for r in await self._storage.run(store.open_requests) if r.state is State.UNCERTAIN
-        ]
-        if uncertain and unavailable is None:
+    async def open_requests(self) -> list[ReplicaRecord]:
+        """Requests that may still get a result, oldest first, minus those this process is
+        submitting right now."""
+        records = await self._storage.run(store.open_requests)
+        return [record for record in records if record.id not in self._submitting]
+
+    async def reconcile_request(self, record: ReplicaRecord) -> None:
+        """Move one open request on: resume it if it never reached Tavus, mark it uncertain if
+        the process stopped before Tavus answered, or ask Tavus how its training goes.
+        Raises TavusError when Tavus could not be asked."""
+        if record.id in self._submitting:
+            return
+        if record.state is State.SUBMITTING and record.create_sent_at is None:
+            logger.info("Request %s was never sent to Tavus; sending it now", record.id)
+            self._resume(record.id)
+        elif record.state is State.SUBMITTING and record.replica_id is None:
+            # Sent, but the process stopped before Tavus's answer was recorded.
+            await self._uncertain(record.id, "the bot restarted before Tavus answered")
+        elif record.replica_id is not None:
+            await self.check_replica(record.id, record.replica_id)
+
+    async def resolve_uncertain(self) -> None:
+        """Find the replica of every ambiguous create (see _resolve_uncertain)."""
+        records = await self._storage.run(store.open_requests)
+        uncertain = [r for r in records if r.state is State.UNCERTAIN]
+        if uncertain:
             await self._resolve_uncertain(uncertain)
-        if unavailable is not None:
-            raise unavailable
 
     def _resume(self, request_id: int) -> None:
         token = secrets.token_urlsafe(32)
@@ -452,16 +456,23 @@ class ReplicaWorkflow:
                 ),
                 key=lambda replica: replica.created_at or now,
             )
-            if candidates:
-                claimed.add(candidates[0].replica_id)
-                await self._adopt(record.id, candidates[0])
-            elif now - sent > UNCERTAIN_GIVE_UP:
-                logger.info("Request %s: no replica of it in Tavus's list", record.id)
-                await self._not_created(
-                    record.id,
-                    "Tavus has no replica from this request, so nothing was created and "
-                    "nothing was charged. You can submit it again.",
-                )
+            try:
+                if candidates:
+                    claimed.add(candidates[0].replica_id)
+                    await self._adopt(record.id, candidates[0])
+                elif now - sent > UNCERTAIN_GIVE_UP:
+                    logger.info("Request %s: no replica of it in Tavus's list", record.id)
+                    await self._not_created(
+                        record.id,
+                        "Tavus has no replica from this request, so nothing was created and "
+                        "nothing was charged. You can submit it again.",
+                    )
+            except (TavusError, sqlite3.Error):
+                raise  # the round backs off as a whole
+            except Exception:
+                # One request's fault must not keep the others unresolved; the next round
+                # tries it again.
+                logger.exception("Could not resolve the create of request %s", record.id)
 
     async def _adopt_named(self, request_id: int, replica_id: str) -> None:
         """A callback for an ambiguous create names its replica. The callback URL's secret is
@@ -536,6 +547,17 @@ class ReplicaWorkflow:
             return verdict
 
         return await self._commit(change)
+
+
+def _refusal(error: TavusRejectedError) -> str:
+    """What the requester is told when Tavus (or something in front of it) refused a create."""
+    words = error_text(error.body)
+    if words is not None:
+        return f"Tavus said: {words}"
+    return (
+        f"{error.reason}, so nothing was created. Ask whoever runs the bot to check that it "
+        "can reach Tavus; its log has the details."
+    )
 
 
 def _announce(db: sqlite_utils.Database, request_id: int, reply: str) -> None:

@@ -155,3 +155,47 @@ def add_heartbeat(db: sqlite_utils.Database) -> None:
     (a full disk or a read-only file fails here before it fails a user's request)."""
     db.table("heartbeat").create({"id": int, "checked_at": str}, pk="id")
     db.table("heartbeat").insert({"id": 1, "checked_at": ""})
+
+
+@migrations()
+def add_form_sessions(db: sqlite_utils.Database) -> None:
+    """Request forms' state, kept server-side (storage/forms.py): a form's private_metadata
+    (at most 3,000 characters) carries only the key."""
+    db.table("form_sessions").create(
+        {
+            "key": str,
+            "context": str,  # ModalContext JSON
+            "action_ts": str,  # the newest click applied, so a late older one is ignored
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="key",
+        not_null={"key", "context", "created_at", "updated_at"},
+    )
+    db.table("form_sessions").create_index(["updated_at"])
+
+
+@migrations()
+def add_enterprise_id(db: sqlite_utils.Database) -> None:
+    """The Enterprise Grid org of the request (None outside Grid), next to `team_id`, which
+    is now the workspace that installed the app rather than the submitter's own."""
+    db.table("replica_requests").add_column("enterprise_id", str)
+
+
+@migrations()
+def add_outbox_attempts(db: sqlite_utils.Database) -> None:
+    """Where each outbox post goes, recorded before chat.postMessage is called: a post whose
+    answer was lost is looked for there (and only there), never re-posted blind."""
+    outbox = db.table("outbox")
+    # The attempt in flight or in doubt: channel (a D… DM id, or a user id when the DM's id
+    # was not known yet), thread, the metadata key the message carries (the row's, or its DM
+    # notice's), and a ts below which that message cannot be, in Slack's own clock.
+    outbox.add_column("target_channel_id", str)
+    outbox.add_column("target_thread_ts", str)
+    outbox.add_column("target_key", str)
+    outbox.add_column("target_floor", str)
+    # Set when the row's own channel refused it: the channel it was moved from, the
+    # requester's DM id once learnt (from a post's answer), and the ts of the notice there.
+    outbox.add_column("moved_from_channel_id", str)
+    outbox.add_column("dm_channel_id", str)
+    outbox.add_column("notice_ts", str)

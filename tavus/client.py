@@ -118,6 +118,11 @@ class TavusClient:
             )
         return CreatedReplica(replica_id=replica_id, status=str(data.get("status") or "started"))
 
+    async def check_key(self) -> None:
+        """The cheapest authenticated call (one replica listed): raises TavusAuthError if the
+        key is refused, another TavusError if Tavus cannot be asked."""
+        await self._request("GET", "/v2/replicas", params={"limit": 1})
+
     async def get_replica(self, replica_id: str) -> ReplicaState:
         data = await self._read(f"/v2/replicas/{replica_id}")
         progress = data.get("training_progress")

@@ -3,19 +3,39 @@
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
+
+# Logs get this much of a response body: enough to recognise a proxy's error page.
+BODY_LOG_LIMIT = 500
+# A plain-text answer this short (one line, no markup) is shown as Tavus's own words.
+PLAIN_TEXT_LIMIT = 200
 
 
-def error_text(body: str) -> str:
-    """The human sentence in a Tavus error body: `error` (400) or `message` (401), else the body."""
+def error_text(body: str) -> str | None:
+    """The human sentence in a Tavus error body: `error` (400) or `message` (401) of a JSON
+    object, or a short line of plain text; None for anything else (an HTML page from a proxy
+    or firewall, a JSON list, an empty body), which would mean nothing to a requester."""
     try:
         parsed = json.loads(body)
-    except ValueError:
-        return body.strip()
+    except (ValueError, RecursionError):
+        text = body.strip()
+        plain = text and "\n" not in text and "<" not in text and len(text) <= PLAIN_TEXT_LIMIT
+        return text if plain else None
     if isinstance(parsed, dict):
         for key in ("error", "message", "detail"):
             if isinstance(parsed.get(key), str) and parsed[key].strip():
                 return str(parsed[key]).strip()
-    return body.strip()
+    return None
+
+
+def status_phrase(status_code: int | None) -> str:
+    """ "403 Forbidden": the status code with its standard name, when it has one."""
+    if status_code is None:
+        return "no answer"
+    try:
+        return f"{status_code} {HTTPStatus(status_code).phrase}"
+    except ValueError:
+        return str(status_code)
 
 
 class TavusError(Exception):
@@ -25,6 +45,12 @@ class TavusError(Exception):
         super().__init__(message)
         self.status_code = status_code
         self.body = body
+
+    @property
+    def body_start(self) -> str:
+        """The start of the response body, quoted, for a log line (never a multi-line page)."""
+        start = self.body[:BODY_LOG_LIMIT]
+        return repr(start) + (" …" if len(self.body) > BODY_LOG_LIMIT else "")
 
     @property
     def may_have_taken_effect(self) -> bool:
@@ -37,7 +63,11 @@ class TavusRejectedError(TavusError):
 
     @property
     def reason(self) -> str:
-        return error_text(self.body) or f"HTTP {self.status_code}"
+        """Tavus's own words, or what happened when there are none to show."""
+        return error_text(self.body) or (
+            "Tavus, or something in front of it such as a proxy or firewall, refused the "
+            f"request (it answered {status_phrase(self.status_code)})"
+        )
 
 
 class TavusAuthError(TavusRejectedError):

@@ -8,6 +8,7 @@ fakes. Nothing of the bot's own is mocked.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,6 +35,13 @@ PUBLIC_URL = "https://replica-bot.example.test"
 SOCKET_TIMING = SocketModeTiming(ping_interval=0.2, connect_wait=5.0, close_wait=2.0)
 # Interactions whose ack may carry an answer (errors, options), as Slack flags them.
 ANSWERED_INTERACTIONS = ("view_submission", "block_suggestion")
+_action_times = itertools.count(1)
+
+
+def next_action_ts() -> str:
+    """An `action_ts` later than every one before it, as Slack's are: the bot applies clicks
+    in a form in this order."""
+    return f"1700000000.{next(_action_times):06d}"
 
 
 async def eventually(check: Callable[[], Any], seconds: float = 5.0) -> Any:
@@ -105,7 +113,11 @@ class Bot:
     socket_timing: SocketModeTiming = SOCKET_TIMING
 
     async def start(self) -> None:
-        self.runner = web.AppRunner(create_app(self.settings, socket_timing=self.socket_timing))
+        from http_server import server_options  # the server limits bot.py runs with
+
+        self.runner = web.AppRunner(
+            create_app(self.settings, socket_timing=self.socket_timing), **server_options()
+        )
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
@@ -258,7 +270,13 @@ class Bot:
         )
 
     async def choose_mode(
-        self, view_id: str, view: dict[str, Any], mode: str, inputs: dict[str, Any]
+        self,
+        view_id: str,
+        view: dict[str, Any],
+        mode: str,
+        inputs: dict[str, Any],
+        *,
+        action_ts: str | None = None,
     ) -> httpx.Response:
         selected = {"value": mode, "text": {"type": "plain_text", "text": mode}}
         return await self.interaction(
@@ -272,7 +290,7 @@ class Bot:
                     "action_id": "mode",
                     "block_id": "mode",
                     "selected_option": selected,
-                    "action_ts": "1700000000.1",
+                    "action_ts": action_ts or next_action_ts(),
                 }
             ],
         )
@@ -339,7 +357,12 @@ class Bot:
             container={"type": "view", "view_id": view_id},
             view=self.view_payload(view_id, view, inputs),
             actions=[
-                {"type": "button", "action_id": action_id, "block_id": "b", "action_ts": "1.2"}
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "b",
+                    "action_ts": next_action_ts(),
+                }
             ],
         )
 

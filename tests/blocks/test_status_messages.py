@@ -291,3 +291,63 @@ def test_every_message_serialises(message: Message) -> None:
     assert isinstance(kwargs["text"], str) and kwargs["text"]
     assert all(isinstance(block, dict) for block in kwargs["blocks"])
     json.dumps(kwargs)
+
+
+# -- outside text is bounded before it is rendered ---------------------------------------------
+
+FFMPEG_LOG = "ffmpeg version 6.1 Copyright (c) 2000-2023 the FFmpeg developers\n" * 60
+HOSTILE = [FFMPEG_LOG[:3000], "<" * 700 + "&" * 700, "&" * 5000, "é<>" * 2000]
+
+
+def all_texts(message: Message) -> list[str]:
+    texts: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
+                texts.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    kwargs = message.as_kwargs()
+    walk(kwargs["blocks"])
+    return [kwargs["text"], *texts]
+
+
+@pytest.mark.parametrize("outside", HOSTILE, ids=["ffmpeg-log", "markup", "ampersands", "mixed"])
+@pytest.mark.parametrize("state", [State.FAILED, State.NOT_CREATED, State.UNCERTAIN])
+def test_long_or_markup_heavy_outside_text_fits_slacks_limits(outside: str, state: State) -> None:
+    request = replace(
+        VIDEO,
+        replica_name=outside[:100],
+        slack_file_name=outside,
+        voice_name=outside,
+        slack_file_id="F1",
+    )
+    bad = record(state, request=request, error_message=outside, replica_id=outside)
+    for message in (status_message(bad), outcome_reply(bad)):
+        texts = all_texts(message)
+        assert all(len(text) <= 3000 for text in texts)
+        # Never half an escape: every "&" still starts one.
+        for text in texts[1:]:
+            assert all(
+                text.startswith(("&amp;", "&lt;", "&gt;"), i)
+                for i, c in enumerate(text)
+                if c == "&"
+            )
+
+
+def test_a_shortened_tavus_message_keeps_its_start_and_says_where_the_rest_is() -> None:
+    message = outcome_reply(record(State.FAILED, error_message=FFMPEG_LOG))
+    text = message.as_kwargs()["blocks"][0]["text"]["text"]
+    assert "ffmpeg version 6.1" in text
+    assert "… (shortened: the bot's admin can read the whole message in its log)" in text
+
+
+def test_short_outside_text_is_left_whole() -> None:
+    message = outcome_reply(record(State.FAILED, error_message="Bad <codec> & more"))
+    assert "Bad &lt;codec&gt; &amp; more" in message.as_kwargs()["blocks"][0]["text"]["text"]
+    assert "shortened" not in message.as_kwargs()["text"]

@@ -11,13 +11,16 @@ them like Slack does, with the bot token, or a login page without it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
+from email.utils import formatdate
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 
@@ -26,6 +29,7 @@ from tests.fakes.fake_socket_mode import APP_TOKEN, FakeSocketMode
 BOT_TOKEN = "xoxb-test-token"
 LOGIN_PAGE = "<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in</body></html>"
 DOWNLOAD_CHUNK = 1024 * 1024
+PRIVATE_METADATA_LIMIT = 3000  # characters; Slack refuses a view with more
 # Methods called with the app-level token rather than the bot token.
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 
@@ -61,11 +65,14 @@ class Hold:
     """Calls to a method wait here (Slack not answering) until released, then fail with 500.
 
     With `record_first`, the message is posted before the wait: Slack did it, but its answer
-    never arrives.
+    never arrives. With `then_answer`, the call is answered normally once released (Slack
+    merely slow, e.g. a users.info still in flight while the user clicks).
     """
 
     method: str
     record_first: bool
+    then_answer: bool = False
+    only: Callable[[dict[str, Any]], bool] | None = None  # which calls to hold (params): all
     waiting: int = 0
     released: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -104,20 +111,29 @@ class FakeSlack:
         self.responses: list[dict[str, Any]] = []  # bodies POSTed to response_url
         self.ephemerals: list[Ephemeral] = []
         self.down_channels: set[str] = set()  # chat.* calls there get HTTP 500
+        # Seconds Slack's clock is ahead of this host's (negative: behind): message ts and
+        # the Date header of every answer follow it.
+        self.clock_offset = 0.0
+        # conversations.history/replies serve at most this many messages per call, as Slack
+        # does to commercially distributed apps outside the Marketplace (since 2025).
+        self.page_size = 15
         self.holds: dict[str, Hold] = {}
         self.files: dict[str, HostedFile] = {}
         self.download_requests: list[Download] = []
-        # Downloads first answer 302 to a presigned URL that needs no token, on this server or
-        # at `presigned_origin` (e.g. the same server under another host name).
-        self.redirect_downloads = False
+        # Downloads go through this many 302s to presigned URLs that need no token, on this
+        # server or at `presigned_origin` (e.g. the same server under another host name).
+        self.redirect_downloads: int = 0
         self.presigned_origin = ""
+        # Downloads answer 302 to this URL instead: somewhere that is not Slack, or the
+        # download link itself (a loop).
+        self.download_redirect_to: str | None = None
         # Send the whole Content-Length, then drop the connection after this many bytes.
         self.cut_download_after: int | None = None
         self.login_page_downloads = False  # as if the bot lacked files:read
         self.socket_mode = FakeSocketMode()
         self._count = 0
         self._file_count = 0
-        self._presigned: dict[str, str] = {}  # secret -> file id
+        self._presigned: dict[str, tuple[str, int]] = {}  # secret -> file id, redirects left
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -129,6 +145,7 @@ class FakeSlack:
         app.router.add_get("/files-pri/{team_file}/download/{name}", self._download)
         app.router.add_get("/files-pri/{team_file}/{name}", self._download)  # url_private
         app.router.add_get("/files-tmb/presigned/{secret}/{name}", self._presigned_download)
+        app.on_response_prepare.append(self._date_header)
         self.socket_mode.register(app)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -167,9 +184,11 @@ class FakeSlack:
         *,
         connect_stub: bool = False,
         size: int | None = None,
+        external: bool = False,
     ) -> dict[str, Any]:
         """Host a file; returns the file object a message event would carry (a Slack Connect
-        stub if `connect_stub`). `size` overrides the size Slack reports."""
+        stub if `connect_stub`). `size` overrides the size Slack reports. An `external` file is
+        one kept in Google Drive; its links stay on this server, so any download shows."""
         self._file_count += 1
         file_id = f"F{self._file_count:08d}"
         hosted = HostedFile(info={}, content=content)
@@ -185,7 +204,8 @@ class FakeSlack:
             "pretty_type": mimetype,
             "user": "U1",
             "mode": "hosted",
-            "is_external": False,
+            "is_external": external,
+            **({"external_type": "gdrive"} if external else {}),
             "is_public": True,
             "size": hosted.length if size is None else size,
             "url_private": download.replace("/download/", "/", 1),
@@ -213,20 +233,29 @@ class FakeSlack:
             return web.Response(text=LOGIN_PAGE, content_type="text/html")
         if hosted is None:
             return web.Response(status=404, text="file not found")
+        if self.download_redirect_to is not None:
+            raise web.HTTPFound(self.download_redirect_to)
         if self.redirect_downloads:
-            secret = secrets.token_urlsafe(8)
-            self._presigned[secret] = file_id
-            name = request.match_info["name"]
-            raise web.HTTPFound(f"{self.presigned_origin}/files-tmb/presigned/{secret}/{name}")
+            self._redirect_to_presigned(request, file_id, self.redirect_downloads)
         return await self._send(request, hosted)
 
+    def _redirect_to_presigned(
+        self, request: web.Request, file_id: str, redirects: int
+    ) -> NoReturn:
+        secret = secrets.token_urlsafe(8)
+        self._presigned[secret] = (file_id, redirects - 1)
+        name = request.match_info["name"]
+        raise web.HTTPFound(f"{self.presigned_origin}/files-tmb/presigned/{secret}/{name}")
+
     async def _presigned_download(self, request: web.Request) -> web.StreamResponse:
-        file_id = self._presigned.get(request.match_info["secret"], "")
+        file_id, redirects = self._presigned.get(request.match_info["secret"], ("", 0))
         authorized = request.headers.get("Authorization") == f"Bearer {BOT_TOKEN}"
         self.download_requests.append(Download(file_id, request.path, authorized))
         hosted = self.files.get(file_id)
         if hosted is None:
             return web.Response(status=403, text="bad signature")
+        if redirects:
+            self._redirect_to_presigned(request, file_id, redirects)
         return await self._send(request, hosted)
 
     async def _send(self, request: web.Request, hosted: HostedFile) -> web.StreamResponse:
@@ -283,6 +312,11 @@ class FakeSlack:
                 )
             if error == "http_500":
                 return web.json_response({"ok": False, "error": "internal_error"}, status=500)
+            if error == "posted_then_disconnect":  # done, but the connection drops unanswered
+                getattr(self, "_" + method.replace(".", "_"))(params)
+                assert request.transport is not None
+                request.transport.close()
+                return web.json_response({"ok": False, "error": "never_sent"}, status=500)
             return web.json_response({"ok": False, "error": error})
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
@@ -290,17 +324,29 @@ class FakeSlack:
         if method.startswith("chat.") and params.get("channel") in self.down_channels:
             return web.json_response({"ok": False, "error": "internal_error"}, status=500)
         hold = self.holds.get(method)
-        if hold is not None and not hold.released.is_set():
+        if (
+            hold is not None
+            and not hold.released.is_set()
+            and (hold.only is None or hold.only(params))
+        ):
             if hold.record_first:
                 handler(params)
             hold.waiting += 1
             await hold.released.wait()
-            return web.json_response({"ok": False, "error": "internal_error"}, status=500)
+            if not hold.then_answer:
+                return web.json_response({"ok": False, "error": "internal_error"}, status=500)
         result: dict[str, Any] = handler(params)
         return web.json_response(result)
 
-    def hold(self, method: str, *, record_first: bool = False) -> Hold:
-        self.holds[method] = Hold(method, record_first)
+    def hold(
+        self,
+        method: str,
+        *,
+        record_first: bool = False,
+        then_answer: bool = False,
+        only: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> Hold:
+        self.holds[method] = Hold(method, record_first, then_answer, only)
         return self.holds[method]
 
     def _next(self) -> int:
@@ -321,6 +367,8 @@ class FakeSlack:
         return self.socket_mode.open_connection()
 
     def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        if len(params["view"].get("private_metadata", "")) > PRIVATE_METADATA_LIMIT:
+            return {"ok": False, "error": "invalid_arguments"}
         view_id = f"V{self._next()}"
         self.views[view_id] = {**params["view"], "id": view_id, "hash": f"h{self._count}"}
         return {"ok": True, "view": self.views[view_id]}
@@ -329,8 +377,11 @@ class FakeSlack:
         view_id = params.get("view_id")
         if view_id not in self.views:
             return {"ok": False, "error": "not_found"}
+        # As Slack: the hash is optional, and a stale one refuses the update.
         if params.get("hash") and params["hash"] != self.views[view_id]["hash"]:
             return {"ok": False, "error": "hash_conflict"}
+        if len(params["view"].get("private_metadata", "")) > PRIVATE_METADATA_LIMIT:
+            return {"ok": False, "error": "invalid_arguments"}
         self.views[view_id] = {**params["view"], "id": view_id, "hash": f"h{self._next()}"}
         return {"ok": True, "view": self.views[view_id]}
 
@@ -341,19 +392,26 @@ class FakeSlack:
         if channel in self.not_member:
             return {"ok": False, "error": "not_in_channel"}
         if channel.startswith("U"):  # a user id posts to the app's DM with that user
-            channel = "D" + channel
-        ts = f"{int(time.time())}.{self._next():06d}"  # real time: history searches by it
-        self.messages.append(
-            Posted(
-                channel=channel,
-                ts=ts,
-                text=str(params.get("text") or ""),
-                blocks=list(params.get("blocks") or []),
-                thread_ts=params.get("thread_ts"),
-                metadata=params.get("metadata"),
-            )
-        )
-        return {"ok": True, "channel": channel, "ts": ts}
+            channel = "D" + channel  # (its D… id comes back in the answer)
+        posted = self.post_as_user(channel, str(params.get("text") or ""), params.get("thread_ts"))
+        posted.blocks = list(params.get("blocks") or [])
+        posted.metadata = params.get("metadata")
+        return {"ok": True, "channel": channel, "ts": posted.ts}
+
+    def now(self) -> float:
+        """Slack's clock."""
+        return time.time() + self.clock_offset
+
+    def post_as_user(self, channel: str, text: str, thread_ts: str | None = None) -> Posted:
+        """A message someone posted (the bot's own posts come through here too)."""
+        # Slack's clock: history searches by it.
+        ts = f"{int(self.now())}.{self._next():06d}"
+        posted = Posted(channel=channel, ts=ts, text=text, blocks=[], thread_ts=thread_ts)
+        self.messages.append(posted)
+        return posted
+
+    async def _date_header(self, request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["Date"] = formatdate(self.now(), usegmt=True)
 
     def _chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
         self.ephemerals.append(
@@ -367,22 +425,69 @@ class FakeSlack:
         )
         return {"ok": True, "message_ts": f"1700000000.{self._next():06d}"}
 
-    def _history(self, channel: str, oldest: str, thread_ts: str | None) -> list[dict[str, Any]]:
-        return [
-            {"ts": m.ts, "text": m.text, "metadata": m.metadata, "thread_ts": m.thread_ts}
-            for m in self.messages
-            if m.channel == channel
-            and float(m.ts) >= float(oldest or 0)
-            and (m.thread_ts == thread_ts or (thread_ts and m.ts == thread_ts))
-        ]
+    def _history(self, params: dict[str, Any], thread_ts: str | None) -> dict[str, Any]:
+        """A page of conversations.history (top-level messages, newest first) or .replies (the
+        thread: its parent, then replies oldest first), as Slack serves them: at most
+        `page_size` messages, `oldest`/`latest` exclusive unless `inclusive`, and a cursor
+        to the next page."""
+        channel = str(params["channel"])
+        if channel in self.private or channel[:1] in ("U", "W"):  # history wants a D… id
+            return {"ok": False, "error": "channel_not_found"}
+        if channel in self.not_member:
+            return {"ok": False, "error": "not_in_channel"}
+        inclusive = str(params.get("inclusive", "")).lower() in ("1", "true")
+        oldest = Decimal(str(params.get("oldest") or "0"))
+        latest = Decimal(str(params["latest"])) if params.get("latest") else None
+        newest_first = thread_ts is None
+        found = sorted(
+            (
+                m
+                for m in self.messages
+                if m.channel == channel
+                and (m.thread_ts is None if thread_ts is None else thread_ts in (m.ts, m.thread_ts))
+                and (Decimal(m.ts) > oldest or (inclusive and Decimal(m.ts) == oldest))
+                and (
+                    latest is None
+                    or Decimal(m.ts) < latest
+                    or (inclusive and Decimal(m.ts) == latest)
+                )
+            ),
+            key=lambda m: Decimal(m.ts),
+            reverse=newest_first,
+        )
+        if thread_ts is not None and not any(
+            m.channel == channel and m.ts == thread_ts for m in self.messages
+        ):
+            return {"ok": False, "error": "thread_not_found"}
+        if params.get("cursor"):
+            after = Decimal(
+                base64.b64decode(str(params["cursor"])).decode().removeprefix("next_ts:")
+            )
+            found = [
+                m
+                for m in found
+                if (Decimal(m.ts) < after if newest_first else Decimal(m.ts) > after)
+            ]
+        size = min(int(params.get("limit") or 100), self.page_size)
+        page, more = found[:size], len(found) > size
+        answer: dict[str, Any] = {
+            "ok": True,
+            "messages": [
+                {"ts": m.ts, "text": m.text, "metadata": m.metadata, "thread_ts": m.thread_ts}
+                for m in page
+            ],
+            "has_more": more,
+        }
+        if more:
+            cursor = base64.b64encode(f"next_ts:{page[-1].ts}".encode()).decode()
+            answer["response_metadata"] = {"next_cursor": cursor}
+        return answer
 
     def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
-        found = self._history(str(params["channel"]), params.get("oldest", "0"), None)
-        return {"ok": True, "messages": found}
+        return self._history(params, None)
 
     def _conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel, thread = str(params["channel"]), str(params["ts"])
-        return {"ok": True, "messages": self._history(channel, params.get("oldest", "0"), thread)}
+        return self._history(params, str(params["ts"]))
 
     def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
         for message in self.messages:

@@ -284,7 +284,7 @@ async def test_relayed_media_expire_after_training_and_48_hours(bot: Bot) -> Non
     assert await bot.services.relay.sweep(now=later) == 0  # still training: kept
     assert (await bot.http.head(bot.url + path)).status_code == 200
     bot.tavus.set_status("r0001", "completed")
-    await bot.services.workflow.reconcile()
+    await bot.services.reconciler.round()
     await bot.settle()
     assert await bot.services.relay.sweep(now=datetime.now(UTC)) == 0  # under 48 h: kept
     assert await bot.services.relay.sweep(now=later) == 1

@@ -139,7 +139,7 @@ async def test_two_ambiguous_creates_of_the_same_name_each_get_their_own(
     for _ in range(2):
         bot.tavus.answer_next_create(200, {}, delay=1.0, creates=True)
         await submit_video(bot)
-    await bot.services.workflow.reconcile()
+    await bot.services.reconciler.round()
     await bot.settle()
     first, second = await request(bot, 1), await request(bot, 2)
     assert {first.replica_id, second.replica_id} == {"r0001", "r0002"}

@@ -476,21 +476,44 @@ async def test_list_voices_retries_a_failed_page(
         ('{"error": "  padded  "}', "padded"),
         ('{"error": "first", "message": "second"}', "first"),
         ('{"error": "", "message": "fallback"}', "fallback"),
-        ('{"error": 42}', '{"error": 42}'),
-        ('{"other": "x"}', '{"other": "x"}'),
-        ('["a list"]', '["a list"]'),
+        ('{"error": 42}', None),
+        ('{"other": "x"}', None),
+        ('["a list"]', None),
+        ("[" * 100_000, None),
         ("plain text failure\n", "plain text failure"),
-        ("<html>502 Bad Gateway</html>", "<html>502 Bad Gateway</html>"),
-        ("", ""),
+        ("<html>502 Bad Gateway</html>", None),
+        ("x" * 201, None),
+        ("two\nlines", None),
+        ("", None),
     ],
 )
-def test_error_text(body: str, expected: str) -> None:
+def test_error_text(body: str, expected: str | None) -> None:
     assert error_text(body) == expected
 
 
-def test_rejected_reason_falls_back_to_status_code() -> None:
-    assert TavusRejectedError("x", status_code=400, body="").reason == "HTTP 400"
-    assert TavusRejectedError("x", status_code=404, body="  ").reason == "HTTP 404"
+@pytest.mark.parametrize(
+    ("status", "body", "phrase"),
+    [
+        (400, "", "400 Bad Request"),
+        (404, "  ", "404 Not Found"),
+        (403, "<html><body>Access denied by firewall</body></html>", "403 Forbidden"),
+        (499, "<html/>", "499"),
+    ],
+)
+def test_rejected_reason_without_tavus_words_says_who_refused(
+    status: int, body: str, phrase: str
+) -> None:
+    reason = TavusRejectedError("x", status_code=status, body=body).reason
+    assert "Tavus, or something in front of it" in reason
+    assert phrase in reason
+    assert "<" not in reason
+
+
+def test_body_start_is_one_bounded_line() -> None:
+    error = TavusRejectedError("x", status_code=403, body="<html>\n" + "x" * 5000)
+    assert "\n" not in error.body_start
+    assert len(error.body_start) < 600
+    assert error.body_start.endswith("…")
 
 
 def test_error_hierarchy() -> None:
