@@ -17,11 +17,11 @@ import sqlite3
 from aiohttp import web
 from dotenv import find_dotenv, load_dotenv
 
-import log_format
-from app_factory import create_app
-from http_server import raise_open_file_limit, server_options
+from server import log_format
+from server.app import create_app
+from server.http import raise_open_file_limit, server_options
+from server.socket_mode import SlackAppTokenRejected
 from settings import SettingsError, load_settings
-from socket_mode import SlackAppTokenRejected
 from storage.database import open_database
 
 logger = logging.getLogger("replica-bot")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from domain.request import Mode, ReplicaRequest, SlackOrigin
 from media_relay.relay import MediaRelay
-from replicas.request import Mode, ReplicaRequest, SlackOrigin
 from storage import replicas as store
 from storage.database import Storage
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
 
 from blocks import TEXT_LIMIT, Message, escape_within, fit
-from replicas.record import ReplicaRecord
-from replicas.request import Mode, State
-from tavus.training_errors import hint_for
+from domain.record import ReplicaRecord
+from domain.request import Mode, State
+from domain.training_errors import hint_for
 
 STATUS = {
     State.SUBMITTING: (":hourglass_flowing_sand:", "Sending to Tavus…"),

@@ -28,10 +28,10 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from blocks import escape
-from replicas.consent import consent_sentence
-from replicas.form import Field, FormDraft
-from replicas.request import MAX_NAME_LENGTH, MODELS, Mode
-from replicas.slack_files import SlackFile
+from domain.consent import consent_sentence
+from domain.form import Field, FormDraft
+from domain.request import MAX_NAME_LENGTH, MODELS, Mode
+from domain.slack_files import SlackFile
 
 CALLBACK_ID = "replica_modal"
 PRIVATE_METADATA_LIMIT = 3000

@@ -14,7 +14,7 @@ from slack_sdk.models.blocks import (
 )
 
 from blocks import Message, escape_within
-from replicas.slack_files import SlackFile
+from domain.slack_files import SlackFile
 
 CREATE_FROM_UPLOAD = "create_replica_from_upload"
 DISMISS_PROMPT = "dismiss_upload_prompt"

@@ -4,7 +4,7 @@ Bolt logs the whole body of every request that fails its signature check (a stre
 unsigned 1 MiB POSTs fills the disk), and it parses the body before it checks anything, so a
 JSON array, deeply nested JSON or a body that is not UTF-8 escapes as a 500 with a traceback.
 So this middleware reads the whole body first (at most MAX_BODY_BYTES, within
-http_server.REQUEST_SECONDS), checks Slack's signature itself, then makes sure Bolt can parse
+handlers.bodies.REQUEST_SECONDS), checks Slack's signature itself, then makes sure Bolt can parse
 what it will be given. Bolt still runs its own check on what passes.
 """
 
@@ -20,7 +20,7 @@ from aiohttp.typedefs import Handler
 from multidict import CIMultiDictProxy
 from slack_bolt.adapter.aiohttp import to_bolt_request
 
-from http_server import BodyRefused, read_body
+from handlers.bodies import BodyRefused, read_body
 
 logger = logging.getLogger(__name__)
 

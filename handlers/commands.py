@@ -10,9 +10,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.help import help_message
 from blocks.replica_modal import ModalContext
+from domain.form import draft_from_command_text
 from handlers.form_sessions import FormSessions
 from handlers.replica_modal import open_replica_form
-from replicas.form import draft_from_command_text
 
 logger = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.replica_modal import ModalContext
 from blocks.upload_prompt import CREATE_FROM_UPLOAD, DISMISS_PROMPT, upload_prompt
+from domain.form import draft_from_files
+from domain.slack_files import SlackFile, media_files
 from handlers.commands import FORM_NOT_OPENED
 from handlers.form_sessions import FormSessions
 from handlers.replica_modal import fill_in_stubs, open_replica_form
-from replicas.form import draft_from_files
 from replicas.notifier import SLACK_ERRORS
-from replicas.slack_files import SlackFile, media_files
 from settings import Settings
 from storage import uploads
 from storage.database import Storage

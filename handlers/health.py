@@ -7,7 +7,7 @@ import sqlite3
 import sqlite_utils
 from aiohttp import web
 
-from readiness import Readiness
+from server.readiness import Readiness
 from storage.database import Storage
 
 

@@ -22,11 +22,11 @@ from blocks.replica_modal import (
     switch_mode,
     voice_option,
 )
+from domain.form import Field, FormDraft, validate
+from domain.request import Mode, SlackOrigin
+from domain.slack_files import SlackFile
 from handlers.form_sessions import FormSessions
-from replicas.form import Field, FormDraft, validate
 from replicas.notifier import SLACK_ERRORS
-from replicas.request import Mode, SlackOrigin
-from replicas.slack_files import SlackFile
 from replicas.voices import VoiceCatalog
 from replicas.workflow import ReplicaWorkflow
 from tavus.errors import TavusError

@@ -10,7 +10,7 @@ import logging
 
 from aiohttp import web
 
-from http_server import BodyRefused, read_body
+from handlers.bodies import BodyRefused, read_body
 from replicas.workflow import CallbackVerdict, ReplicaWorkflow
 from settings import TAVUS_CALLBACK_PATH
 

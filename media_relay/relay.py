@@ -37,9 +37,8 @@ import httpx
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from media_relay import MEDIA_PATH
-from replicas.request import Mode
-from replicas.slack_files import (
+from domain.request import Mode
+from domain.slack_files import (
     IMAGE_TYPES,
     MAX_VIDEO_BYTES,
     VIDEO_REQUIREMENT,
@@ -48,6 +47,7 @@ from replicas.slack_files import (
     human_size,
     is_slack_file_host,
 )
+from media_relay import MEDIA_PATH
 from storage import media as media_store
 from storage.database import Storage, create_private_file, make_private_dir
 

@@ -37,8 +37,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from blocks import Message
 from blocks.messages import moved_to_dm_notice, status_message
+from domain.record import ReplicaRecord
 from replicas.notifier import CANNOT_POST_HERE, NOT_A_MEMBER, Posted, SlackNotifier
-from replicas.record import ReplicaRecord
 from storage import outbox as store
 from storage import replicas as requests
 from storage.database import Storage

@@ -32,10 +32,10 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from blocks.messages import adopted_reply, outcome_reply
+from domain.record import ReplicaRecord
+from domain.request import ReplicaRequest, SlackOrigin, State
 from media_relay.relay import MediaRelay, RelayError
 from replicas.outbox import OutboxWorker
-from replicas.record import ReplicaRecord
-from replicas.request import ReplicaRequest, SlackOrigin, State
 from settings import Settings
 from storage import outbox
 from storage import replicas as store

@@ -13,8 +13,8 @@ from typing import Any
 
 import sqlite_utils
 
-from replicas.record import ReplicaRecord
-from replicas.request import Mode, ReplicaRequest, SlackOrigin, State
+from domain.record import ReplicaRecord
+from domain.request import Mode, ReplicaRequest, SlackOrigin, State
 
 REQUESTS = "replica_requests"
 CALLBACKS = "tavus_callbacks"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from replicas.slack_files import SlackFile
+from domain.slack_files import SlackFile
 from storage.replicas import utc_now
 
 UPLOADS = "slack_uploads"

@@ -22,9 +22,9 @@ import pytest
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
-from app_factory import SERVICES, Services, create_app
+from server.app import SERVICES, Services, create_app
+from server.socket_mode import SocketModeTiming
 from settings import Settings
-from socket_mode import SocketModeTiming
 from tests.fakes.fake_slack import BOT_TOKEN, FakeSlack
 from tests.fakes.fake_socket_mode import APP_TOKEN
 from tests.fakes.fake_tavus import API_KEY, FakeTavus
@@ -113,7 +113,7 @@ class Bot:
     socket_timing: SocketModeTiming = SOCKET_TIMING
 
     async def start(self) -> None:
-        from http_server import server_options  # the server limits bot.py runs with
+        from server.http import server_options  # the server limits bot.py runs with
 
         self.runner = web.AppRunner(
             create_app(self.settings, socket_timing=self.socket_timing), **server_options()

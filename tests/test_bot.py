@@ -349,7 +349,7 @@ async def test_running_out_of_file_descriptors_is_one_log_line_and_passes(
 
 def test_the_open_file_limit_is_raised_to_what_the_hard_limit_allows() -> None:
     script = (
-        "import resource, http_server;"
+        "import resource; from server import http as http_server;"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (256, 4096));"
         "http_server.raise_open_file_limit();"
         "print(resource.getrlimit(resource.RLIMIT_NOFILE))"

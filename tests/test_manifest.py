@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from app_factory import SLACK_EVENTS_PATH
 from handlers.commands import COMMAND
 from handlers.file_shares import SHORTCUT
+from server.app import SLACK_EVENTS_PATH
 
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yml"
 

@@ -20,9 +20,9 @@ from blocks.replica_modal import (
     switch_mode,
     voice_option,
 )
-from replicas.consent import consent_sentence
-from replicas.form import FormDraft
-from replicas.request import Mode
+from domain.consent import consent_sentence
+from domain.form import FormDraft
+from domain.request import Mode
 
 CONTEXT = ModalContext(channel_id="C1", requester_id="U1", requester_name="Jane Doe")
 VIDEO_URL = "https://media.example/jane.mp4"

@@ -13,9 +13,9 @@ from blocks.replica_modal import (
     build_replica_modal,
     read_form,
 )
-from replicas.form import Field, FormDraft, draft_from_files, validate
-from replicas.request import Mode
-from replicas.slack_files import MAX_VIDEO_BYTES, SlackFile
+from domain.form import Field, FormDraft, draft_from_files, validate
+from domain.request import Mode
+from domain.slack_files import MAX_VIDEO_BYTES, SlackFile
 from tests.blocks.test_replica_modal_builder import input_blocks, state_values
 
 VIDEO = SlackFile(id="F1", name="jane_intro.mp4", mimetype="video/mp4", size=5_000_000)

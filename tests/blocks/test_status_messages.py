@@ -12,9 +12,9 @@ from slack_sdk.models.blocks import SectionBlock
 from blocks import Message, escape
 from blocks.help import help_message
 from blocks.messages import moved_to_dm_notice, outcome_reply, status_message
-from replicas.record import ReplicaRecord
-from replicas.request import Mode, ReplicaRequest, SlackOrigin, State
-from tavus.training_errors import hint_for
+from domain.record import ReplicaRecord
+from domain.request import Mode, ReplicaRequest, SlackOrigin, State
+from domain.training_errors import hint_for
 
 VIDEO = ReplicaRequest(
     replica_name="Jane Doe", mode=Mode.VIDEO, train_video_url="https://media.example/j.mp4"

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from blocks.upload_prompt import CREATE_FROM_UPLOAD, DISMISS_PROMPT, upload_prompt
-from replicas.slack_files import SlackFile
+from domain.slack_files import SlackFile
 
 VIDEO = SlackFile(id="F1", name="intro.mp4", mimetype="video/mp4", size=10)
 PHOTO = SlackFile(id="F2", name="face.png", mimetype="image/png", size=10)

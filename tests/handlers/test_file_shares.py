@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from blocks.upload_prompt import CREATE_FROM_UPLOAD, DISMISS_PROMPT
+from domain.request import State
 from handlers.file_shares import NO_MEDIA
-from replicas.request import State
 from storage import replicas as store
 from tests.conftest import PUBLIC_URL, Bot, BotFactory, eventually
 

@@ -16,8 +16,8 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.replica_modal import ModalContext, form_metadata, read_metadata
+from domain.form import FormDraft
 from handlers.form_sessions import FormSessions
-from replicas.form import FormDraft
 from storage import forms
 from storage import replicas as store
 from storage.database import Storage

@@ -16,10 +16,10 @@ import pytest
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
-from access_log import AccessLogger
+from domain.request import Mode, ReplicaRequest, SlackOrigin
 from handlers import media
 from media_relay.relay import MediaRelay, RelayedFile
-from replicas.request import Mode, ReplicaRequest, SlackOrigin
+from server.access_log import AccessLogger
 from storage import replicas as store
 from storage.database import Storage
 from tests.fakes.fake_slack import BOT_TOKEN, FakeSlack

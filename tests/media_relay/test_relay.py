@@ -19,6 +19,7 @@ from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
 import media_relay.relay
+from domain.request import Mode, ReplicaRequest, SlackOrigin, State
 from media_relay.relay import (
     MAX_REDIRECTS,
     TOKEN_PATTERN,
@@ -26,7 +27,6 @@ from media_relay.relay import (
     RelayError,
     safe_file_name,
 )
-from replicas.request import Mode, ReplicaRequest, SlackOrigin, State
 from storage import media as media_store
 from storage import replicas as store
 from storage.database import Storage

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from domain.record import ReplicaRecord
+from domain.request import Mode, ReplicaRequest, SlackOrigin, State
 from replicas import workflow as workflow_module
-from replicas.record import ReplicaRecord
-from replicas.request import Mode, ReplicaRequest, SlackOrigin, State
 from storage import replicas as store
 from tests.conftest import Bot, BotFactory, eventually
 from tests.handlers.test_replica_form import VIDEO

@@ -10,8 +10,8 @@ import pytest
 
 from blocks import Message
 from blocks.messages import outcome_reply as real_outcome_reply
-from replicas.record import ReplicaRecord
-from replicas.request import State
+from domain.record import ReplicaRecord
+from domain.request import State
 from storage import replicas as store
 from tests.conftest import Bot, BotFactory, eventually
 from tests.handlers.test_replica_form import VIDEO

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlite_utils
 
-from replicas.request import Mode, ReplicaRequest, SlackOrigin
+from domain.request import Mode, ReplicaRequest, SlackOrigin
 from storage import outbox
 from storage import replicas as store
 from storage.database import open_database

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from replicas.record import ReplicaRecord
-from replicas.request import Mode, ReplicaRequest, SlackOrigin, State
+from domain.record import ReplicaRecord
+from domain.request import Mode, ReplicaRequest, SlackOrigin, State
 from storage import replicas as store
 from storage.database import open_database
 from storage.migrations import migrations

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 import sqlite_utils
 
-from replicas.slack_files import SlackFile
+from domain.slack_files import SlackFile
 from storage import uploads
 from storage.database import open_database
 

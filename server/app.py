@@ -19,16 +19,16 @@ from handlers import (
     tavus_callback,
 )
 from handlers.form_sessions import FormSessions
-from loops import Loops, every
 from media_relay.relay import MediaRelay
-from readiness import Readiness, slack_token_check, tavus_key_check
 from replicas.notifier import SlackNotifier
 from replicas.outbox import OutboxWorker
 from replicas.reconciler import Reconciler
 from replicas.voices import VoiceCatalog
 from replicas.workflow import ReplicaWorkflow
+from server.loops import Loops, every
+from server.readiness import Readiness, slack_token_check, tavus_key_check
+from server.socket_mode import SocketModeConnection, SocketModeTiming
 from settings import Settings
-from socket_mode import SocketModeConnection, SocketModeTiming
 from storage.database import Storage
 from tavus.client import TavusClient
 from tavus.errors import TavusAuthError, TavusError

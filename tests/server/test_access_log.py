@@ -8,7 +8,7 @@ import secrets
 
 import pytest
 
-from access_log import loggable_path
+from server.access_log import loggable_path
 from tests.conftest import Bot
 
 

@@ -1,10 +1,10 @@
-"""tavus.training_errors.hint_for: the sentences Tavus documents map to the right fix."""
+"""domain.training_errors.hint_for: the sentences Tavus documents map to the right fix."""
 
 from __future__ import annotations
 
 import pytest
 
-from tavus.training_errors import hint_for
+from domain.training_errors import hint_for
 
 # Distinctive words of each hint, so the tests survive rewording of the rest of the sentence.
 CONSENT = "consent sentence"

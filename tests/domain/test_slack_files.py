@@ -4,8 +4,8 @@ from dataclasses import replace
 
 import pytest
 
-from replicas.request import Mode
-from replicas.slack_files import (
+from domain.request import Mode
+from domain.slack_files import (
     MAX_VIDEO_BYTES,
     SlackFile,
     human_size,

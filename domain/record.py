@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from replicas.request import ReplicaRequest, SlackOrigin, State
+from domain.request import ReplicaRequest, SlackOrigin, State
 
 
 @dataclass(frozen=True)

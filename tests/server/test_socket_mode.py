@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from socket_mode import SlackAppTokenRejected, SocketModeTiming
+from server.socket_mode import SlackAppTokenRejected, SocketModeTiming
 from tests.conftest import Bot, eventually, socket_settings
 from tests.fakes.fake_slack import FakeSlack
 from tests.fakes.fake_tavus import FakeTavus

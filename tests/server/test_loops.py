@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from loops import Loops, every
+from server.loops import Loops, every
 
 
 async def test_every_survives_any_error_and_backs_off(

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from replicas.request import Mode
+from domain.request import Mode
 
 MAX_VIDEO_BYTES = 750 * 1000 * 1000  # Tavus: "≤ 750 MB"
 VIDEO_TYPES = {"video/mp4": "mp4", "video/webm": "webm", "video/quicktime": "mov"}

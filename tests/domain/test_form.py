@@ -1,4 +1,4 @@
-"""replicas.form (prefill and validation), replicas.request and replicas.consent."""
+"""domain.form (prefill and validation), domain.request and domain.consent."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from replicas.consent import NAME_PLACEHOLDER, consent_sentence
-from replicas.form import Field, FormDraft, draft_from_command_text, validate
-from replicas.request import (
+from domain.consent import NAME_PLACEHOLDER, consent_sentence
+from domain.form import Field, FormDraft, draft_from_command_text, validate
+from domain.request import (
     DEFAULT_MODEL,
     MAX_NAME_LENGTH,
     Mode,

@@ -6,14 +6,23 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-from replicas.request import is_http_url
+from urllib.parse import urlsplit
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_TAVUS_API_URL = "https://tavusapi.com"
 # Where Tavus reports training results; the last path segment is the per-request secret.
 TAVUS_CALLBACK_PATH = "/tavus/callback/"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def is_http_url(value: str) -> bool:
+    """An absolute http(s) URL with a host. (Settings import nothing of the bot's own, so this
+    is not the form's link check, though it agrees with it.)"""
+    try:
+        parts = urlsplit(value)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in value
+    except ValueError:  # e.g. "http://[oops": an unclosed IPv6 bracket
+        return False
 
 
 class SettingsError(Exception):

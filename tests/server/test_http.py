@@ -10,7 +10,8 @@ import httpx
 import pytest
 from aiohttp import web
 
-import http_server
+from handlers import bodies
+from server import http as http_server
 from tests.conftest import BotFactory
 from tests.raw_http import port_of, request_head, send_in_parts, status_of, trickle
 
@@ -20,7 +21,7 @@ SLOW_HEAD = request_head("GET", "/healthz", {"x-padding": "p" * 200})
 
 @pytest.fixture(autouse=True)
 def short_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http_server, "REQUEST_SECONDS", DEADLINE)
+    monkeypatch.setattr(bodies, "REQUEST_SECONDS", DEADLINE)
 
 
 async def test_slow_heads_are_closed_after_the_deadline_while_health_answers(

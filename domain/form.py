@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import PurePosixPath
 
-from replicas.request import (
+from domain.request import (
     DEFAULT_MODEL,
     MAX_NAME_LENGTH,
     MODELS,
@@ -21,7 +21,7 @@ from replicas.request import (
     is_http_url,
     mode_for_url,
 )
-from replicas.slack_files import SlackFile
+from domain.slack_files import SlackFile
 
 # Slack may send a link as <url> or <url|label>; the label may contain spaces.
 SLACK_LINK = re.compile(r"<(https?://[^\s|>]+)(?:\|[^>]*)?>")

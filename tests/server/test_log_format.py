@@ -8,7 +8,7 @@ import sys
 import pytest
 from aiohttp.http_exceptions import BadHttpMessage
 
-from log_format import (
+from server.log_format import (
     FORMAT,
     OneLineFormatter,
     OutOfFilesLimiter,

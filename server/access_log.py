@@ -9,8 +9,8 @@ from __future__ import annotations
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
-from log_format import escape_controls
 from media_relay import MEDIA_PATH
+from server.log_format import escape_controls
 from settings import TAVUS_CALLBACK_PATH
 
 

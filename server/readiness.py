@@ -19,10 +19,10 @@ import sqlite_utils
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from loops import Loops
 from replicas.notifier import SLACK_ERRORS
 from replicas.outbox import OutboxWorker
-from socket_mode import SocketModeConnection
+from server.loops import Loops
+from server.socket_mode import SocketModeConnection
 from storage import outbox as outbox_store
 from storage.database import Storage
 from storage.replicas import utc_now
