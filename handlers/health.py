@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Any, Protocol
 
 import sqlite_utils
 from aiohttp import web
 
-from server.readiness import Readiness
 from storage.database import Storage
+
+
+class ReadinessReport(Protocol):
+    """What readiness found (server/readiness.py builds it; this route only serves it)."""
+
+    @property
+    def ready(self) -> bool: ...
+
+    @property
+    def body(self) -> dict[str, Any]: ...
+
+
+class Readiness(Protocol):
+    async def report(self) -> ReadinessReport: ...
 
 
 def _ping(db: sqlite_utils.Database) -> None:
