@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from domain.request import Mode, ReplicaRequest, SlackOrigin
 from media_relay.relay import MediaRelay
+from slack_access.clients import SlackClients
 from storage import replicas as store
 from storage.database import Storage
 
@@ -51,8 +52,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     relay = MediaRelay(
         media_dir=Path(args.media_dir),
         storage=storage,
-        slack=AsyncWebClient(token=args.token, base_url=args.api_url),
-        bot_token=args.token,
+        slack=SlackClients(AsyncWebClient(token=args.token, base_url=args.api_url)),
         public_url="https://bench.example.test",
         max_video_bytes=None,
     )

@@ -3,36 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
+
+# Mode lives with the table of media types; importing it from here keeps working.
+from domain.media import Mode as Mode
+from domain.media import extensions_of
 
 MAX_NAME_LENGTH = 100
 MODELS = ("phoenix-4", "phoenix-3")
 DEFAULT_MODEL = "phoenix-4"
-VIDEO_EXTENSIONS = (".mp4", ".webm", ".mov", ".m4v")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
-
-
-class Mode(StrEnum):
-    VIDEO = "video"
-    IMAGE = "image"
-
-
-class State(StrEnum):
-    """Where a request is in its life. Finished states never change again."""
-
-    SUBMITTING = "submitting"  # recorded; POST /v2/replicas sent or about to be
-    TRAINING = "training"  # Tavus accepted it and is training
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"  # Tavus reported a training error
-    NOT_CREATED = "not_created"  # Tavus refused it, or it never reached Tavus
-    UNCERTAIN = "uncertain"  # the create may or may not have taken effect
-
-    @property
-    def is_open(self) -> bool:
-        """True while a training result may still arrive."""
-        return self in (State.SUBMITTING, State.TRAINING, State.UNCERTAIN)
+IMAGE_EXTENSIONS = extensions_of(Mode.IMAGE)
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,14 @@ from typing import Any
 
 import httpx
 
-from domain.request import Mode
+from domain.media import (
+    IMAGE_REQUIREMENT,
+    MAX_VIDEO_BYTES,
+    VIDEO_REQUIREMENT,
+    Mode,
+    media_type,
+)
 
-MAX_VIDEO_BYTES = 750 * 1000 * 1000  # Tavus: "≤ 750 MB"
-VIDEO_TYPES = {"video/mp4": "mp4", "video/webm": "webm", "video/quicktime": "mov"}
-IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png"}
-VIDEO_REQUIREMENT = "Tavus trains from .mp4, .webm or .mov videos up to 750 MB"
-IMAGE_REQUIREMENT = "Tavus trains from JPG or PNG photos"
 # Where Slack serves file bytes: slack.com (files.slack.com; files-origin.slack.com on
 # Enterprise Grid), GovSlack's slack-gov.com, and slack-files.com, Slack's file domain, where
 # some url_private links redirect.
@@ -69,6 +70,12 @@ class SlackFile:
         name = self.name or self.id
         return f"{name} ({human_size(self.size)})" if self.size is not None else name
 
+    @property
+    def is_type_tavus_takes(self) -> bool:
+        """Whether Tavus trains from files of this MIME type (size aside)."""
+        media = media_type(self.mimetype)
+        return media is not None and media.mode is self.mode
+
     def problem(self) -> str | None:
         """Why Tavus would refuse this file (checked before downloading it), or None."""
         name = self.name or "This file"
@@ -79,13 +86,13 @@ class SlackFile:
                 "it from."
             )
         if self.mode is Mode.VIDEO:
-            if self.mimetype not in VIDEO_TYPES:
+            if not self.is_type_tavus_takes:
                 return f"{name} is a {self.mimetype} video. {VIDEO_REQUIREMENT}."
             if self.size is not None and self.size > MAX_VIDEO_BYTES:
                 return f"{name} is {human_size(self.size)}. {VIDEO_REQUIREMENT}."
             return None
         if self.mode is Mode.IMAGE:
-            if self.mimetype not in IMAGE_TYPES:
+            if not self.is_type_tavus_takes:
                 return f"{name} is a {self.mimetype} image. {IMAGE_REQUIREMENT}."
             return None
         return f"{name} is neither a video nor a photo."

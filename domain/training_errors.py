@@ -6,6 +6,8 @@ Tavus's callback and GET expose only `error_message` (a sentence), not the docum
 
 from __future__ import annotations
 
+from domain.media import MAX_VIDEO_SIZE
+
 # (phrases any of which identify the failure, the hint). Order matters: first match wins.
 _HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
     (
@@ -32,7 +34,7 @@ _HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
     ),
     (
         ("file size", "too large", "750"),
-        "Keep the training video under 750 MB.",
+        f"Keep the training video under {MAX_VIDEO_SIZE}.",
     ),
     (
         ("resolution", "quality", "720p", "1080p"),

@@ -12,21 +12,16 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import aiohttp
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from blocks import Message
+from slack_access.clients import SlackClients
 
 logger = logging.getLogger(__name__)
 
-# What a Slack Web API call can raise: an error answer, or no answer at all.
-SLACK_ERRORS = (SlackClientError, aiohttp.ClientError, TimeoutError)
-NOT_A_MEMBER = ("not_in_channel", "channel_not_found")
-# Where the bot can never post; the requester hears it by DM instead.
-CANNOT_POST_HERE = (*NOT_A_MEMBER, "is_archived")
 METADATA_EVENT = "replica_bot_message"
 # Asked of Slack per page; apps under the 2025 limits get at most 15 whatever they ask.
 PAGE_LIMIT = 200
@@ -44,8 +39,11 @@ class Posted:
 
 
 class SlackNotifier:
-    def __init__(self, client: AsyncWebClient) -> None:
-        self._client = client
+    def __init__(self, clients: SlackClients) -> None:
+        # The one call site that picks the workspace: the bot's own installation for every
+        # row. Serving several, it becomes the client for the row's request's origin
+        # (record.origin.team_id, enterprise_id), asked of `clients` per delivery.
+        self._client = clients.for_workspace(None, None)
         # Slack's time per the Date header of its latest answer, and time.monotonic() when
         # that answer arrived: Slack's clock now is their sum plus the monotonic time since,
         # whatever the bot's wall clock says or does (NTP steps included).

@@ -20,22 +20,9 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
-from replicas.notifier import SLACK_ERRORS
+from slack_access.errors import CREDENTIAL_ERRORS, SLACK_ERRORS
 
 logger = logging.getLogger(__name__)
-
-# apps.connections.open errors that mean the token itself is wrong: retrying cannot help.
-REJECTED_TOKEN_ERRORS = frozenset(
-    {
-        "invalid_auth",
-        "not_authed",
-        "account_inactive",
-        "token_revoked",
-        "token_expired",
-        "not_allowed_token_type",
-        "missing_scope",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -79,7 +66,7 @@ class SocketModeConnection:
             )
         except SlackApiError as error:
             code = error.response.get("error")
-            if code in REJECTED_TOKEN_ERRORS:
+            if code in CREDENTIAL_ERRORS:  # the token itself is wrong: retrying cannot help
                 await self.close()
                 raise SlackAppTokenRejected(f"Slack rejected SLACK_APP_TOKEN: {code}") from None
             logger.warning("Socket Mode: Slack did not open a connection (%s); retrying", code)

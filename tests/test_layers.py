@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("server", "handlers", "replicas", "media_relay", "blocks", "storage", "tavus")
+PACKAGES = (
+    "server",
+    "handlers",
+    "replicas",
+    "media_relay",
+    "blocks",
+    "storage",
+    "tavus",
+    "slack_access",
+)
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 

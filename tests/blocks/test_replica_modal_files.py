@@ -14,8 +14,9 @@ from blocks.replica_modal import (
     read_form,
 )
 from domain.form import Field, FormDraft, draft_from_files, validate
+from domain.media import MAX_VIDEO_BYTES
 from domain.request import Mode
-from domain.slack_files import MAX_VIDEO_BYTES, SlackFile
+from domain.slack_files import SlackFile
 from tests.blocks.test_replica_modal_builder import input_blocks, state_values
 
 VIDEO = SlackFile(id="F1", name="jane_intro.mp4", mimetype="video/mp4", size=5_000_000)

@@ -4,9 +4,8 @@ from dataclasses import replace
 
 import pytest
 
-from domain.request import Mode
+from domain.media import MAX_VIDEO_BYTES, Mode
 from domain.slack_files import (
-    MAX_VIDEO_BYTES,
     SlackFile,
     human_size,
     is_slack_file_host,

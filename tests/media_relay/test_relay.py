@@ -18,15 +18,13 @@ import pytest
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
-import media_relay.relay
-from domain.request import Mode, ReplicaRequest, SlackOrigin, State
-from media_relay.relay import (
-    MAX_REDIRECTS,
-    TOKEN_PATTERN,
-    MediaRelay,
-    RelayError,
-    safe_file_name,
-)
+import media_relay.spool
+from domain.request import Mode, ReplicaRequest, SlackOrigin
+from domain.states import State
+from media_relay.download import MAX_REDIRECTS
+from media_relay.files import TOKEN_PATTERN, safe_file_name
+from media_relay.relay import MediaRelay, RelayError
+from slack_access.clients import SlackClients
 from storage import media as media_store
 from storage import replicas as store
 from storage.database import Storage
@@ -64,8 +62,7 @@ def make_relay(
     values: dict[str, Any] = {
         "media_dir": media_dir,
         "storage": storage,
-        "slack": slack_client,
-        "bot_token": BOT_TOKEN,
+        "slack": SlackClients(slack_client),
         "public_url": PUBLIC_URL,
         **overrides,
     }
@@ -105,6 +102,30 @@ async def finish(storage: Storage, request_id: int) -> None:
         tavus_status="ready",
         error_message=None,
     )
+
+
+class OtherFileToken(SlackClients):
+    """Hands the downloads a token Slack's file server does not accept; the API calls still
+    carry the client's own."""
+
+    def token_for(self, team_id: str | None, enterprise_id: str | None) -> str:
+        return "xoxb-not-for-files"
+
+
+class RecordingClients(SlackClients):
+    """The configured client and token, noting which workspace each was asked for."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        super().__init__(client)
+        self.asked: list[tuple[str, str | None, str | None]] = []
+
+    def for_workspace(self, team_id: str | None, enterprise_id: str | None) -> AsyncWebClient:
+        self.asked.append(("client", team_id, enterprise_id))
+        return super().for_workspace(team_id, enterprise_id)
+
+    def token_for(self, team_id: str | None, enterprise_id: str | None) -> str:
+        self.asked.append(("token", team_id, enterprise_id))
+        return super().token_for(team_id, enterprise_id)
 
 
 @dataclass
@@ -183,6 +204,23 @@ async def test_relays_a_video_byte_for_byte(
         len(data),
     )
     assert datetime.fromisoformat(row.created_at) > datetime.now(UTC) - timedelta(minutes=1)
+    [download] = fake_slack.download_requests
+    assert download.authorized
+
+
+async def test_the_workspace_s_client_and_token_fetch_the_file(
+    media_dir: Path, storage: Storage, slack_client: AsyncWebClient, fake_slack: FakeSlack
+) -> None:
+    clients = RecordingClients(slack_client)
+    relay = make_relay(media_dir, storage, slack_client, slack=clients)
+    file = fake_slack.add_file("jane.mp4", "video/mp4", b"video")
+    try:
+        await relay.relay(file["id"], await new_request(storage), team_id="T1", enterprise_id="E1")
+    finally:
+        await relay.aclose()
+
+    # files.info with the workspace's client, the download with the workspace's token.
+    assert clients.asked == [("client", "T1", "E1"), ("token", "T1", "E1")]
     [download] = fake_slack.download_requests
     assert download.authorized
 
@@ -387,7 +425,7 @@ async def test_slack_login_page_is_an_error_and_leaves_nothing(
     media_dir: Path, storage: Storage, slack_client: AsyncWebClient, fake_slack: FakeSlack
 ) -> None:
     # A token Slack's file server does not accept: it answers 200 with its login page.
-    relay = make_relay(media_dir, storage, slack_client, bot_token="xoxb-not-for-files")
+    relay = make_relay(media_dir, storage, slack_client, slack=OtherFileToken(slack_client))
     file = fake_slack.add_file("jane.mp4", "video/mp4", b"video bytes")
     try:
         with pytest.raises(RelayError) as raised:
@@ -457,7 +495,7 @@ async def test_full_disk_is_an_error_and_the_partial_file_goes(
     media_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real_write = media_relay.relay._write_chunks
+    real_write = media_relay.spool._write_chunks
     writes: list[int] = []
 
     def write_until_full(file: Any, chunks: list[bytes]) -> None:
@@ -466,7 +504,7 @@ async def test_full_disk_is_an_error_and_the_partial_file_goes(
         writes.append(1)
         real_write(file, chunks)
 
-    monkeypatch.setattr(media_relay.relay, "_write_chunks", write_until_full)
+    monkeypatch.setattr(media_relay.spool, "_write_chunks", write_until_full)
     file = fake_slack.add_file("jane.mp4", "video/mp4", secrets.token_bytes(20 * 1024 * 1024))
 
     with pytest.raises(RelayError) as raised:

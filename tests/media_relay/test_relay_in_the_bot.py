@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from blocks.upload_prompt import DISMISS_PROMPT
-from domain.request import State
+from domain.states import State
 from storage import replicas as store
 from tests.conftest import Bot, eventually
 from tests.handlers.test_file_shares import (

@@ -1,0 +1,36 @@
+"""The one place that hands out a Slack Web API client for a workspace.
+
+Bolt's listeners get their client from Bolt; everything else that calls Slack (the outbox,
+the media relay, the readiness and start-up checks) asks `SlackClients`, with the workspace
+the work belongs to (a request's stored team_id and enterprise_id). Today the bot has one
+installation, so every workspace gets the configured client: Bolt's, with SLACK_API_URL and
+the retry handlers. Serving several installations changes this class, not its callers.
+"""
+
+from __future__ import annotations
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+
+class SlackClients:
+    def __init__(self, client: AsyncWebClient) -> None:
+        """`client`: the configured client, which carries the bot token."""
+        if not client.token:
+            raise ValueError("the Slack client has no bot token")
+        self._client = client
+        self._token: str = client.token
+
+    @property
+    def api_url(self) -> str:
+        """The Web API base every client uses (SLACK_API_URL)."""
+        return self._client.base_url
+
+    def for_workspace(self, team_id: str | None, enterprise_id: str | None) -> AsyncWebClient:
+        """The client for the workspace `team_id` (of Enterprise Grid org `enterprise_id`);
+        None for either: the bot's own installation. Callers share it: never modify it."""
+        return self._client
+
+    def token_for(self, team_id: str | None, enterprise_id: str | None) -> str:
+        """The bot token of that workspace, for requests the Web API client does not make
+        (file downloads): the one its client sends."""
+        return self._token

@@ -1,0 +1,30 @@
+"""media_relay.download: what the requester is told when files.info refuses."""
+
+from __future__ import annotations
+
+import pytest
+
+from media_relay.download import TOKEN_REFUSED, files_info_message
+from slack_access.errors import CREDENTIAL_ERRORS
+
+
+@pytest.mark.parametrize("code", sorted(CREDENTIAL_ERRORS - {"missing_scope", "token_revoked"}))
+def test_every_refused_token_is_explained_as_one(code: str) -> None:
+    assert files_info_message(code) == TOKEN_REFUSED
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        ("missing_scope", "files:read scope"),
+        ("token_revoked", "reinstall the app"),
+        ("file_not_found", "no longer in Slack"),
+        ("file_deleted", "was deleted from Slack"),
+        ("ratelimited", "slow down"),
+        ("invalid_auth", "check SLACK_BOT_TOKEN"),
+        ("something_new", "(something_new): try again, or share the file again"),
+        ("", "(no reason given)"),
+    ],
+)
+def test_files_info_messages(code: str, says: str) -> None:
+    assert says in files_info_message(code)
