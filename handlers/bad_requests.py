@@ -21,6 +21,7 @@ from multidict import CIMultiDictProxy
 from slack_bolt.adapter.aiohttp import to_bolt_request
 
 from handlers.bodies import BodyRefused, read_body
+from handlers.surface import Surface
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,11 @@ UNPARSEABLE = (ValueError, LookupError, RecursionError, AttributeError, TypeErro
 _REASON_CHARS = 120
 
 
-def register(web_app: web.Application, slack_path: str, signing_secret: str | None) -> None:
+def register(surface: Surface) -> None:
+    slack_path = surface.slack_path
+    if slack_path is None:
+        return  # Socket Mode: Slack's requests come over the WebSocket, never to a route
+    signing_secret = surface.settings.slack_signing_secret
     if not signing_secret:
         # An empty key would make every signature computable by anyone.
         raise ValueError("the Slack route needs a signing secret")
@@ -59,7 +64,7 @@ def register(web_app: web.Application, slack_path: str, signing_secret: str | No
             return web.json_response({"error": "malformed payload"}, status=400)
         return await handler(request)
 
-    web_app.middlewares.append(slack_request_guard)
+    surface.web_app.middlewares.append(slack_request_guard)
 
 
 def signature_problem(

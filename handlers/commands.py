@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.help import help_message
 from blocks.replica_modal import ModalContext
 from domain.form import draft_from_command_text
-from handlers.form_sessions import FormSessions
 from handlers.replica_modal import open_replica_form
+from handlers.surface import Surface
 
 logger = logging.getLogger(__name__)
 
@@ -21,8 +21,10 @@ HELP_WORDS = ("help", "-h", "--help", "?")
 FORM_NOT_OPENED = "Sorry, Slack would not let me open the replica form. Please {what} again."
 
 
-def register(app: AsyncApp, sessions: FormSessions) -> None:
-    @app.command(COMMAND)
+def register(surface: Surface) -> None:
+    sessions = surface.sessions
+
+    @surface.bolt.command(COMMAND)
     async def on_command(
         ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
     ) -> None:

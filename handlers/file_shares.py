@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.replica_modal import ModalContext
@@ -17,12 +17,10 @@ from blocks.upload_prompt import CREATE_FROM_UPLOAD, DISMISS_PROMPT, upload_prom
 from domain.form import draft_from_files
 from domain.slack_files import SlackFile, media_files
 from handlers.commands import FORM_NOT_OPENED
-from handlers.form_sessions import FormSessions
 from handlers.replica_modal import fill_in_stubs, open_replica_form
-from replicas.notifier import SLACK_ERRORS
-from settings import Settings
+from handlers.surface import Surface
+from slack_access.errors import SLACK_ERRORS
 from storage import uploads
-from storage.database import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +40,9 @@ def _thread_of(message: dict[str, Any]) -> str:
     return str(message.get("thread_ts") or message["ts"])
 
 
-def register(app: AsyncApp, settings: Settings, storage: Storage, sessions: FormSessions) -> None:
-    can_relay = settings.public_url is not None
+def register(surface: Surface) -> None:
+    app, storage, sessions = surface.bolt, surface.storage, surface.sessions
+    can_relay = surface.settings.public_url is not None
 
     async def open_form_for(
         client: AsyncWebClient,

@@ -34,7 +34,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from blocks.replica_modal import ModalContext, build_replica_modal, read_form, read_metadata
 from domain.form import FormDraft, draft_from_files
 from domain.slack_files import SlackFile
-from replicas.notifier import SLACK_ERRORS
+from slack_access.errors import SLACK_ERRORS
 from storage import forms
 from storage.database import Storage
 

@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Protocol
 
 import sqlite_utils
 from aiohttp import web
 
-from storage.database import Storage
-
-
-class ReadinessReport(Protocol):
-    """What readiness found (server/readiness.py builds it; this route only serves it)."""
-
-    @property
-    def ready(self) -> bool: ...
-
-    @property
-    def body(self) -> dict[str, Any]: ...
-
-
-class Readiness(Protocol):
-    async def report(self) -> ReadinessReport: ...
+from handlers.surface import Surface
 
 
 def _ping(db: sqlite_utils.Database) -> None:
     db.execute("SELECT 1").fetchone()
 
 
-def register(web_app: web.Application, storage: Storage, readiness: Readiness) -> None:
+def register(surface: Surface) -> None:
+    storage, readiness = surface.storage, surface.readiness
+
     async def healthz(request: web.Request) -> web.Response:
         try:
             await storage.run(_ping)
@@ -41,5 +28,5 @@ def register(web_app: web.Application, storage: Storage, readiness: Readiness) -
         report = await readiness.report()
         return web.json_response(report.body, status=200 if report.ready else 503)
 
-    web_app.router.add_get("/healthz", healthz)
-    web_app.router.add_get("/readyz", readyz)
+    surface.web_app.router.add_get("/healthz", healthz)
+    surface.web_app.router.add_get("/readyz", readyz)

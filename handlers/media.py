@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from handlers.surface import Surface
 from media_relay import MEDIA_PATH
-from media_relay.relay import MediaRelay
 
 __all__ = ["MEDIA_PATH", "register"]
 
 
-def register(web_app: web.Application, relay: MediaRelay) -> None:
+def register(surface: Surface) -> None:
+    relay = surface.relay
+
     async def serve_media(request: web.Request) -> web.StreamResponse:
         found = await relay.find(request.match_info["token"], request.match_info["name"])
         if found is None:
@@ -32,4 +34,4 @@ def register(web_app: web.Application, relay: MediaRelay) -> None:
             },
         )
 
-    web_app.router.add_get(MEDIA_PATH + "{token}/{name}", serve_media)
+    surface.web_app.router.add_get(MEDIA_PATH + "{token}/{name}", serve_media)

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.replica_modal import (
@@ -26,9 +26,8 @@ from domain.form import Field, FormDraft, validate
 from domain.request import Mode, SlackOrigin
 from domain.slack_files import SlackFile
 from handlers.form_sessions import FormSessions
-from replicas.notifier import SLACK_ERRORS
-from replicas.voices import VoiceCatalog
-from replicas.workflow import ReplicaWorkflow
+from handlers.surface import Surface
+from slack_access.errors import SLACK_ERRORS
 from tavus.errors import TavusError
 
 logger = logging.getLogger(__name__)
@@ -104,9 +103,14 @@ async def open_replica_form(
     return True
 
 
-def register(
-    app: AsyncApp, workflow: ReplicaWorkflow, voices: VoiceCatalog, sessions: FormSessions
-) -> None:
+def register(surface: Surface) -> None:
+    app, workflow, voices, sessions = (
+        surface.bolt,
+        surface.workflow,
+        surface.voices,
+        surface.sessions,
+    )
+
     @app.action(Field.MODE.value)
     async def on_mode_switch(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()

@@ -11,7 +11,8 @@ import logging
 from aiohttp import web
 
 from handlers.bodies import BodyRefused, read_body
-from replicas.workflow import CallbackVerdict, ReplicaWorkflow
+from handlers.surface import Surface
+from replicas.callbacks import CallbackVerdict
 from settings import TAVUS_CALLBACK_PATH
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,9 @@ HTTP_STATUS = {
 }
 
 
-def register(web_app: web.Application, workflow: ReplicaWorkflow) -> None:
+def register(surface: Surface) -> None:
+    workflow = surface.workflow
+
     async def on_tavus_callback(request: web.Request) -> web.Response:
         # The whole body, not what has arrived so far: a body sent in pieces is still one body.
         try:
@@ -41,4 +44,6 @@ def register(web_app: web.Application, workflow: ReplicaWorkflow) -> None:
             logger.warning("Tavus callback with an unknown token from %s", request.remote)
         return web.json_response({"result": verdict.value}, status=HTTP_STATUS[verdict])
 
-    web_app.router.add_post(TAVUS_CALLBACK_PATH + "{token}", on_tavus_callback)
+    # Mounted in both modes, with or without PUBLIC_URL: a request sent while PUBLIC_URL was
+    # set can still be reported here, and without a stored token the route only answers 404.
+    surface.web_app.router.add_post(TAVUS_CALLBACK_PATH + "{token}", on_tavus_callback)

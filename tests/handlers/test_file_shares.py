@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from blocks.upload_prompt import CREATE_FROM_UPLOAD, DISMISS_PROMPT
-from domain.request import State
+from domain.states import State
 from handlers.file_shares import NO_MEDIA
 from storage import replicas as store
 from tests.conftest import PUBLIC_URL, Bot, BotFactory, eventually

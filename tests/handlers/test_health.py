@@ -65,7 +65,7 @@ async def test_an_unwritable_database_is_not_ready_but_still_alive(bot: Bot) -> 
 
 
 async def test_a_stopped_background_loop_is_a_readiness_failure(bot: Bot) -> None:
-    bot.services.loops._tasks["reconciler"].cancel()
+    bot.services.supervisor._loops["reconciler"].cancel()
     await asyncio.sleep(0.05)
     status, body = await readyz(bot)
     assert status == 503

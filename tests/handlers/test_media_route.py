@@ -1,5 +1,5 @@
-"""GET /media/{token}/{name} on a real aiohttp server, serving a file the relay fetched from the
-fake Slack."""
+"""GET /media/{token}/{name} in the running bot, serving a file its relay fetched from the fake
+Slack."""
 
 from __future__ import annotations
 
@@ -13,16 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiohttp import web
-from slack_sdk.web.async_client import AsyncWebClient
 
 from domain.request import Mode, ReplicaRequest, SlackOrigin
-from handlers import media
-from media_relay.relay import MediaRelay, RelayedFile
-from server.access_log import AccessLogger
+from media_relay.relay import RelayedFile
 from storage import replicas as store
-from storage.database import Storage
-from tests.fakes.fake_slack import BOT_TOKEN, FakeSlack
+from tests.conftest import Bot
+from tests.fakes.fake_slack import FakeSlack
 
 DATA = secrets.token_bytes(1024 * 1024 + 123)
 
@@ -54,16 +50,9 @@ class Served:
 
 
 @pytest.fixture
-async def served(tmp_path: Path, fake_slack: FakeSlack) -> AsyncIterator[Served]:
-    storage = Storage(tmp_path / "bot.db")
-    await storage.open()
-    relay = MediaRelay(
-        media_dir=tmp_path / "media",
-        storage=storage,
-        slack=AsyncWebClient(token=BOT_TOKEN, base_url=f"{fake_slack.url}/api/"),
-        bot_token=BOT_TOKEN,
-        public_url="https://replica-bot.example.test",
-    )
+async def served(bot: Bot, fake_slack: FakeSlack) -> AsyncIterator[Served]:
+    # The route as the bot wires it (handlers/media.py's register), behind its access log.
+    storage, relay = bot.services.storage, bot.services.relay
     request_id = await storage.run(
         store.insert_request,
         view_id="V1",
@@ -75,18 +64,8 @@ async def served(tmp_path: Path, fake_slack: FakeSlack) -> AsyncIterator[Served]
     slack_file = fake_slack.add_file("Jane Doe.mp4", "video/mp4", DATA)
     relayed = await relay.relay(slack_file["id"], request_id)
 
-    app = web.Application()
-    media.register(app, relay)
-    runner = web.AppRunner(app, access_log_class=AccessLogger)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-        yield Served(url=url, file=relayed, media_dir=tmp_path / "media", http=http)
-    await runner.cleanup()
-    await relay.aclose()
-    await storage.close()
+    async with httpx.AsyncClient(base_url=bot.url, timeout=10) as http:
+        yield Served(url=bot.url, file=relayed, media_dir=bot.settings.media_dir, http=http)
 
 
 async def test_anyone_with_the_url_gets_the_file(served: Served) -> None:

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from domain.request import State
+from domain.states import State
 from storage import replicas as store
 from tests.conftest import PUBLIC_URL, Bot, eventually
 

@@ -9,7 +9,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-from domain.request import State
+from domain.states import State
 from storage import replicas as store
 from tests.conftest import Bot, eventually
 from tests.handlers.test_replica_form import VIDEO

@@ -1,13 +1,18 @@
-"""Start-up: the operator learns at once when Slack or Tavus refuses the credentials."""
+"""Start-up: the operator learns at once when Slack or Tavus refuses the credentials; and
+every door in handlers/ is wired."""
 
 from __future__ import annotations
 
+import importlib
 import logging
+import pkgutil
 from pathlib import Path
 
 import httpx
 import pytest
 
+import handlers
+from server.app import DOORS
 from tests.conftest import Bot, eventually, make_settings
 from tests.fakes.fake_slack import FakeSlack
 from tests.fakes.fake_tavus import FakeTavus
@@ -50,3 +55,17 @@ async def test_good_credentials_log_the_workspace(
     await bot.settle()
     assert any(m.startswith("Slack: connected as bot") for m in caplog.messages)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_every_module_with_register_is_wired() -> None:
+    # A module in handlers/ with register() serves a surface; one left out of DOORS would
+    # import and type-check fine and simply never answer.
+    with_register = {
+        info.name
+        for info in pkgutil.iter_modules(handlers.__path__, "handlers.")
+        if callable(getattr(importlib.import_module(info.name), "register", None))
+    }
+    wired = [door.register.__module__ for door in DOORS]
+    assert len(wired) == len(set(wired)), "a door is wired twice"
+    assert set(wired) == with_register
+    assert {"handlers.commands", "handlers.media", "handlers.bad_requests"} <= with_register
