@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
 
 from blocks import TEXT_LIMIT, Message, escape_within, fit
 from domain.record import ReplicaRecord
-from domain.request import Mode, State
+from domain.request import Mode
+from domain.states import State
 from domain.training_errors import hint_for
 
 STATUS = {
@@ -110,6 +114,29 @@ def adopted_reply(record: ReplicaRecord) -> Message:
         "when it is done."
     )
     return _reply(text)
+
+
+class ReplyKind(StrEnum):
+    """The thread replies the workflow owes a request. The outbox stores the kind, not the
+    message, and renders it when it delivers it (`reply_message`)."""
+
+    OUTCOME = "outcome"  # how the request ended: succeeded, failed, not created
+    UNCERTAIN = "uncertain"  # the create may have started a training: asking Tavus
+    ADOPTED = "adopted"  # it had: the replica it made
+
+
+# Each kind's renderer. A kind once written to the outbox must keep one: rows of it may be
+# waiting (through a Slack outage) across an upgrade.
+REPLIES: Mapping[str, Callable[[ReplicaRecord], Message]] = {
+    ReplyKind.OUTCOME: outcome_reply,
+    ReplyKind.UNCERTAIN: outcome_reply,  # outcome_reply tells an UNCERTAIN state as such
+    ReplyKind.ADOPTED: adopted_reply,
+}
+
+
+def reply_message(kind: str, record: ReplicaRecord) -> Message:
+    """The reply of `kind` about `record`. KeyError for a kind with no renderer."""
+    return REPLIES[kind](record)
 
 
 def moved_to_dm_notice(channel_id: str) -> Message:

@@ -12,9 +12,12 @@ until Slack takes it (or refuses that one message for good).
   5xx and network errors back off exponentially, for up to two days, across restarts.
 - A channel the bot cannot post in (not a member and cannot join; archived) sends the message
   to the requester's DM, after a notice there saying why.
-- Storage failures (a full disk) cannot be recorded in the database: the request is held back
+- Storage failures (a full disk) cannot be recorded in the database: the lane is held back
   in memory instead (doubling, capped), and the loop itself never ends (`storage_error`).
-- Rows of one request go in order; one request's trouble never holds up another's.
+- Rows of one lane (storage.outbox.Lane: a request's, or a user's DM) go in order; one lane's
+  trouble never holds up another's.
+- Messages are rendered when delivered: a request's root message and replies from the request
+  as it is then (a reply keeps the state it announces); other lanes' rows carry their message.
 """
 
 from __future__ import annotations
@@ -27,18 +30,24 @@ import random
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-import aiohttp
 import sqlite_utils
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 
 from blocks import Message
-from blocks.messages import moved_to_dm_notice, status_message
+from blocks.messages import moved_to_dm_notice, reply_message, status_message
 from domain.record import ReplicaRecord
-from replicas.notifier import CANNOT_POST_HERE, NOT_A_MEMBER, Posted, SlackNotifier
+from replicas.notifier import Posted, SlackNotifier
+from slack_access.errors import (
+    CANNOT_POST_HERE,
+    CREDENTIAL_ERRORS,
+    NOT_A_MEMBER,
+    SLACK_ERRORS,
+    SLACK_TROUBLE,
+)
 from storage import outbox as store
 from storage import replicas as requests
 from storage.database import Storage
@@ -62,21 +71,6 @@ FLOOR_MARGIN_SECONDS = 30.0
 # Rows put in doubt before attempts were recorded (older versions) are looked for in their
 # own channel, this far back from when they were owed (the bot's clock: all there is).
 LEGACY_FLOOR_SECONDS = 3600.0
-# Slack failing: the call's outcome is unknown.
-SLACK_TROUBLE = frozenset(
-    {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
-)
-# Errors an operator can fix (a new token, a reinstall): keep the message until then.
-OPERATOR_ERRORS = frozenset(
-    {
-        "invalid_auth",
-        "not_authed",
-        "token_revoked",
-        "token_expired",
-        "account_inactive",
-        "missing_scope",
-    }
-)
 
 
 class _Retry(Exception):
@@ -103,6 +97,10 @@ class _Unrecorded(Exception):
     def __init__(self, delay: float) -> None:
         super().__init__(f"retry in {delay:.1f} s not recorded")
         self.delay = delay
+
+
+class _Unsettleable(Exception):
+    """An attempt in doubt that no answer can settle: posting again could say it twice."""
 
 
 class _Unreadable:
@@ -161,12 +159,12 @@ class OutboxWorker:
         self._storage = storage
         self._notifier = notifier
         self._wake = asyncio.Event()
-        self._busy: dict[int, asyncio.Task[None]] = {}  # request id -> its delivery
-        # Requests whose last delivery failed in a way the database could not record (it was
-        # failing too): request id -> time.monotonic() before which they are left alone, and
-        # how many times in a row that happened (the back-off doubles with it).
-        self._held: dict[int, float] = {}
-        self._failures: dict[int, int] = {}
+        self._busy: dict[store.Lane, asyncio.Task[None]] = {}  # lane -> its delivery
+        # Lanes whose last delivery failed in a way the database could not record (it was
+        # failing too): lane -> time.monotonic() before which they are left alone, and how
+        # many times in a row that happened (the back-off doubles with it).
+        self._held: dict[store.Lane, float] = {}
+        self._failures: dict[store.Lane, int] = {}
         self._storage_error: str | None = None
         self._storage_error_on_write = False
 
@@ -221,18 +219,18 @@ class OutboxWorker:
 
     async def _start_due(self) -> str | None:
         now = time.monotonic()
-        for request_id in [r for r, until in self._held.items() if until <= now]:
-            del self._held[request_id]
+        for lane in [lane for lane, until in self._held.items() if until <= now]:
+            del self._held[lane]
         skip = frozenset(self._busy) | frozenset(self._held)
         rows, later = await self._read(store.due, datetime.now(UTC), skip)
         for row in rows:
             task = asyncio.create_task(self._deliver(row), name=f"deliver {row.key}")
-            self._busy[row.request_id] = task
-            task.add_done_callback(functools.partial(self._done, row.request_id))
+            self._busy[row.lane] = task
+            task.add_done_callback(functools.partial(self._done, row.lane))
         return later
 
     def _next_check(self, later: str | None) -> float:
-        """Seconds until a row becomes due, or a held request may be tried again."""
+        """Seconds until a row becomes due, or a held lane may be tried again."""
         delay = IDLE_CHECK_SECONDS
         if later is not None:
             delay = min(delay, max(0.0, _epoch(later) - datetime.now(UTC).timestamp()))
@@ -240,13 +238,13 @@ class OutboxWorker:
             delay = min(delay, max(0.0, min(self._held.values()) - time.monotonic()))
         return delay
 
-    def _done(self, request_id: int, task: asyncio.Task[None]) -> None:
-        self._busy.pop(request_id, None)
+    def _done(self, lane: store.Lane, task: asyncio.Task[None]) -> None:
+        self._busy.pop(lane, None)
         if not task.cancelled() and (error := task.exception()):
-            # _deliver lets nothing through; should something still, hold the request back
+            # _deliver lets nothing through; should something still, hold the lane back
             # rather than pick it again at once.
-            self._hold(request_id, f"request {request_id}", error)
-        self.wake()  # the request's next row may be due
+            self._hold(lane, f"lane {lane}", error)
+        self.wake()  # the lane's next row may be due
 
     async def _stop_deliveries(self) -> None:
         """Shutdown: what is in flight stays recorded as in doubt and resumes next start."""
@@ -306,30 +304,37 @@ class OutboxWorker:
                 logger.exception("Unexpected error delivering %s", row.key)
                 await self._retry(row, _Retry(repr(error)))
         except Exception as error:
-            # The database could not record what happened: hold the request back here.
+            # The database could not record what happened: hold the lane back here.
             at_least = error.delay if isinstance(error, _Unrecorded) else 0.0
-            self._hold(row.request_id, row.key, error, at_least=at_least)
+            self._hold(row.lane, row.key, error, at_least=at_least)
         else:
-            self._held.pop(row.request_id, None)
-            self._failures.pop(row.request_id, None)
+            self._held.pop(row.lane, None)
+            self._failures.pop(row.lane, None)
 
-    def _hold(self, request_id: int, what: str, error: BaseException, at_least: float = 0) -> None:
-        failures = self._failures.get(request_id, 0)
-        self._failures[request_id] = failures + 1
+    def _hold(self, lane: store.Lane, what: str, error: BaseException, at_least: float = 0) -> None:
+        failures = self._failures.get(lane, 0)
+        self._failures[lane] = failures + 1
         delay = max(at_least, _storage_backoff(failures))
-        self._held[request_id] = time.monotonic() + delay
+        self._held[lane] = time.monotonic() + delay
         logger.error(
-            "Could not deliver or record %s (request %s); trying again in %.1f s",
+            "Could not deliver or record %s (lane %s); trying again in %.1f s",
             what,
-            request_id,
+            lane,
             delay,
             exc_info=(error.__cause__ or error) if isinstance(error, _Unrecorded) else error,
         )
 
     async def _deliver_row(self, row: store.OutboxRow) -> None:
-        record = await self._read(requests.get_request, row.request_id)
+        # A request's rows are rendered from it; other lanes' rows carry their message.
+        request_id = row.lane.request_id
+        record = None
+        if request_id is not None:
+            record = await self._read(requests.get_request, request_id)
         try:
-            posted = await self._send(row, record)
+            if record is not None:
+                posted = await self._send(row, record)
+            else:
+                posted = await self._send_to_user(row)
         except _Retry as retry:
             await self._retry(row, retry)
             return
@@ -337,38 +342,38 @@ class OutboxWorker:
             # Slack will never take this one message (msg_too_long, invalid_blocks, an
             # archived channel to edit in, a DM that is gone…): drop it, and only it.
             reason = _reason(error) if isinstance(error, SlackApiError) else str(error)
-            logger.error(
-                "Slack refused %s for request %s (%s); giving up on it",
-                row.key,
-                row.request_id,
-                reason,
-            )
+            logger.error("Slack refused %s (%s); giving up on it", row.key, reason)
             await self._write(store.mark_failed, row.id, reason)
+            return
+        except _Unsettleable as error:
+            logger.error("Giving up on %s: %s", row.key, error)
+            await self._write(store.mark_failed, row.id, str(error))
             return
         await self._write(self._record_sent, row, record, posted)
 
     @staticmethod
-    def _record_sent(db: Any, row: store.OutboxRow, record: ReplicaRecord, posted: Posted) -> None:
+    def _record_sent(
+        db: Any, row: store.OutboxRow, record: ReplicaRecord | None, posted: Posted
+    ) -> None:
         with db.atomic():
-            store.mark_sent(db, row, posted.channel_id, posted.ts)
-            if row.kind == store.STATUS and record.message_ts is None:
+            # A DM lane's answer tells the DM's D… id: later posts there can be checked.
+            dm = posted.channel_id if row.lane.kind == store.LaneKind.DM else None
+            store.mark_sent(db, row, posted.channel_id, posted.ts, dm_channel_id=dm)
+            if record is not None and row.kind == store.STATUS and record.message_ts is None:
                 requests.set_root_message(db, record.id, posted.channel_id, posted.ts)
 
     async def _retry(self, row: store.OutboxRow, retry: _Retry) -> None:
         age = datetime.now(UTC) - datetime.fromisoformat(row.created_at)
         if age > GIVE_UP_AFTER:
-            logger.error(
-                "Giving up on %s for request %s after %s: %s", row.key, row.request_id, age, retry
-            )
+            logger.error("Giving up on %s after %s: %s", row.key, age, retry)
             await self._write(store.mark_failed, row.id, str(retry))
             return
         delay = retry.after
         if delay is None:
             delay = _backoff(RETRY_BASE_SECONDS, RETRY_MAX_SECONDS, row.attempts)
         logger.warning(
-            "Could not deliver %s for request %s (%s); retrying in %.1f s",
+            "Could not deliver %s (%s); retrying in %.1f s",
             row.key,
-            row.request_id,
             retry,
             delay,
         )
@@ -392,11 +397,52 @@ class OutboxWorker:
             home = _Place(record.origin.channel_id, record.origin.thread_ts)
             message = status_message(record)
         else:
-            assert row.payload is not None
             channel = record.message_channel_id or record.origin.channel_id
             home = _Place(channel, record.reply_thread_ts)
-            message = Message.from_kwargs(row.payload)
+            message = self._reply(row, record)
         return await self._post(row, record, home, message)
+
+    @staticmethod
+    def _reply(row: store.OutboxRow, record: ReplicaRecord) -> Message:
+        """A reply rendered now, from the request as it is now, telling the state (and its
+        reason) that it was owed for: the request may have moved on since."""
+        if row.kind == store.REPLY:  # written before lanes, rendered then
+            if row.payload is None:
+                raise ValueError(f"{row.key}: a reply without its message")
+            return Message.from_kwargs(row.payload)
+        announced = row.announced()
+        if announced is not None:
+            record = replace(record, state=announced.state, error_message=announced.error_message)
+        return reply_message(row.kind, record)
+
+    async def _send_to_user(self, row: store.OutboxRow) -> Posted:
+        """A row of a user's DM lane: posted to the DM's D… id once an earlier answer told it
+        (there a doubt can be settled), else to the user id, whose answer tells it."""
+        if row.lane.kind != store.LaneKind.DM:
+            # A lane a newer version wrote: backed off and kept, like any row not delivered.
+            raise RuntimeError(f"{row.key}: no way to deliver lane {row.lane}")
+        if row.payload is None:
+            raise ValueError(f"{row.key}: a message without its text")
+        message = Message.from_kwargs(row.payload)
+        user_id = row.lane.owner
+        if row.state == "sending":
+            target = row.target
+            if target is None or _is_user(target.channel_id):
+                # Its answer, the one thing that would tell the DM's id, was lost; the DM can
+                # only be read by that id (conversations.open would need im:write). Posting
+                # again might say it twice: at most once wins, logged.
+                raise _Unsettleable(
+                    f"cannot check whether it reached {user_id} (the DM's id is not known); "
+                    "not posting it twice"
+                )
+            found = await self._settle(target)
+            if isinstance(found, _Unreadable):
+                raise _Unsettleable(f"cannot read {target.channel_id}; not posting it twice")
+            if found is not None:
+                logger.info("%s was already posted (%s); not posting it again", row.key, found.ts)
+                return found
+        dm = row.dm_channel_id or await self._read(store.known_dm, user_id)
+        return await self._attempt(row, _Place(dm or user_id, None), row.key, message)
 
     async def _post(
         self, row: store.OutboxRow, record: ReplicaRecord, home: _Place, message: Message
@@ -493,8 +539,9 @@ class OutboxWorker:
         that channel. Anything else (429, 5xx, no answer, another refusal) raises _Retry,
         and the doubt stays."""
         if _is_user(target.channel_id):
-            # Only a DM notice is ever posted to a user id (see _post), and its lost answer
-            # was the one way to learn the DM's id: post the notice again.
+            # A request's row posts only its DM notice to a user id (see _post; a DM lane's
+            # own posts never get here, _send_to_user), and its lost answer was the one way
+            # to learn the DM's id: post the notice again.
             logger.warning(
                 "Cannot check whether %s reached %s (no DM id yet); saying it again",
                 target.key,
@@ -547,7 +594,8 @@ class OutboxWorker:
                 ) from error
             if status >= 500 or reason in SLACK_TROUBLE:
                 raise _Retry(f"Slack answered {status} {reason}", settled=settled) from error
-            if reason in OPERATOR_ERRORS:
+            # An operator can fix it (a new token, a reinstall): keep the message until then.
+            if reason in CREDENTIAL_ERRORS:
                 logger.error(
                     "Slack refused the bot's token or scopes: %s (check SLACK_BOT_TOKEN and "
                     "the app's installation)",
@@ -557,5 +605,5 @@ class OutboxWorker:
             if reason in CANNOT_POST_HERE:
                 raise _CannotPostHere(reason) from error
             raise
-        except (aiohttp.ClientError, TimeoutError, SlackClientError) as error:
+        except SLACK_ERRORS as error:  # no answer (or no usable one) from Slack
             raise _Retry(f"no answer from Slack: {error!r}", settled=settled) from error

@@ -199,3 +199,24 @@ def add_outbox_attempts(db: sqlite_utils.Database) -> None:
     outbox.add_column("moved_from_channel_id", str)
     outbox.add_column("dm_channel_id", str)
     outbox.add_column("notice_ts", str)
+
+
+@migrations()
+def add_training_progress(db: sqlite_utils.Database) -> None:
+    """Tavus's latest `training_progress` ("N/100") of a request, kept rather than dropped."""
+    db.table("replica_requests").add_column("training_progress", str)
+
+
+@migrations()
+def add_outbox_lanes(db: sqlite_utils.Database) -> None:
+    """Every outbox row belongs to a lane ("request:12", "dm:U123"): delivered in order within
+    it, independently of other lanes. A message about no request (a user's DM) has a lane of
+    its own and no `request_id`. Every row written before this is about a request."""
+    outbox = db.table("outbox")
+    outbox.add_column("lane", str)
+    db.execute("UPDATE outbox SET lane = 'request:' || request_id")
+    # SQLite cannot drop a NOT NULL with ALTER TABLE; transform copies the rows, ids and all
+    # (their order is each lane's order), into a table made without it, and remakes its
+    # indexes. No table refers to outbox rows, so nothing else has to follow.
+    outbox.transform(not_null={"request_id": False, "lane": True})
+    outbox.create_index(["lane"])

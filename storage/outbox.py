@@ -1,8 +1,16 @@
 """The outbox: Slack messages the workflow owes, written in the same transaction as the state
 change that calls for them, and delivered (and retried) by `replicas.outbox.OutboxWorker`.
 
-Rows of one request are delivered in order (the root message before the replies in its
-thread); rows of different requests are independent.
+Every row belongs to a lane (`Lane`): the rows of one lane are delivered in order (a request's
+root message before the replies in its thread), and lanes are independent of each other (one
+lane's trouble never holds up another). A request's lane holds its root message and replies;
+messages that are about no request (a user's DM) have lanes of their own.
+
+What a row says is rendered when it is delivered, where it can be: the root message from the
+request's newest state, a reply (its `kind` names the renderer, blocks.messages.REPLIES) from
+the request as it is then, except for the state and reason it announces, which are kept with
+the row when it becomes owed (`Announced`). A lane that is not a request has no record to
+render from, so its rows carry their message (`MESSAGE`).
 
 A row is `sending` (in doubt) from the moment its next chat.postMessage is recorded (`claim`,
 with where it goes) until Slack's answer is recorded: the message may then be in that one
@@ -14,19 +22,74 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlite_utils
 
-from storage.replicas import utc_now
+from domain.states import State
+from storage.replicas import REQUESTS, utc_now
 
 OUTBOX = "outbox"
-STATUS = "status"
-REPLY = "reply"
+# Kinds of row. Any other kind of a request's row is a reply rendered when it is delivered,
+# by the renderer of that name (blocks.messages.REPLIES).
+STATUS = "status"  # a request's root message, rendered from its newest state
+REPLY = "reply"  # written before lanes: a reply already rendered, its payload its text and blocks
+MESSAGE = "message"  # a lane that is not a request: the payload is the message itself
 UNSENT = "state IN ('pending', 'sending')"
 # What an attempt that Slack's answer settled (nothing posted) leaves behind.
 _NO_TARGET = """target_channel_id = NULL, target_thread_ts = NULL, target_key = NULL,
     target_floor = NULL"""
+
+
+class LaneKind(StrEnum):
+    REQUEST = "request"  # one replica request: its root message, then replies in its thread
+    # One user's DM, for messages that are about no request (a consent DM sent before any
+    # request exists, an admin notice). No production door writes to it yet (enqueue_dm).
+    DM = "dm"
+    # An App Home ("home:U123", views.publish) would be one more kind, with its own delivery.
+
+
+@dataclass(frozen=True)
+class Lane:
+    """The queue a row waits in: rows of one lane go out in order, lanes independently."""
+
+    # A LaneKind; one this version does not know (a newer version wrote it) is backed off like
+    # any row the worker cannot deliver, never a failure of the whole outbox.
+    kind: str
+    owner: str  # the request id, or the user id
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.owner}"
+
+    @classmethod
+    def parse(cls, text: str) -> Lane:
+        kind, _, owner = text.partition(":")
+        return cls(kind, owner)
+
+    @property
+    def request_id(self) -> int | None:
+        """The request whose lane this is; None for any other lane."""
+        return int(self.owner) if self.kind == LaneKind.REQUEST else None
+
+
+def request_lane(request_id: int) -> Lane:
+    return Lane(LaneKind.REQUEST, str(request_id))
+
+
+def dm_lane(user_id: str) -> Lane:
+    return Lane(LaneKind.DM, user_id)
+
+
+@dataclass(frozen=True)
+class Announced:
+    """What a request's reply announces: the request's state and reason when the reply became
+    owed. Everything else is rendered from the request as it is when the reply is delivered;
+    these two are kept because the request may have moved on by then (an `uncertain` reply
+    not yet delivered when the replica is adopted still tells why it was uncertain)."""
+
+    state: State
+    error_message: str | None
 
 
 @dataclass(frozen=True)
@@ -42,18 +105,28 @@ class Target:
 @dataclass(frozen=True)
 class OutboxRow:
     id: int
-    request_id: int
+    lane: Lane
+    request_id: int | None  # None for a lane that is not a request
     key: str
     kind: str
-    payload: dict[str, Any] | None
+    payload: dict[str, Any] | None  # by kind: a rendered message, or what a reply announces
     state: str
     attempts: int
     version: int
     created_at: str
     target: Target | None = None  # the attempt in doubt, when `state` is 'sending'
     moved_from: str | None = None  # the channel that refused it; it goes to the requester's DM
-    dm_channel_id: str | None = None  # that DM's id, once an answer told it
+    dm_channel_id: str | None = None  # that DM's id (or a DM lane's), once an answer told it
     notice_ts: str | None = None  # the DM notice saying why, once posted
+
+    def announced(self) -> Announced | None:
+        """What a reply rendered at delivery announces; None for other rows. Read when the row
+        is delivered, not with the others, so that one broken row stops only itself."""
+        if self.kind in (STATUS, REPLY, MESSAGE) or self.lane.kind != LaneKind.REQUEST:
+            return None
+        if self.payload is None:
+            raise ValueError(f"{self.key}: a reply without what it announces")
+        return Announced(State(self.payload["state"]), self.payload.get("error_message"))
 
 
 def _row(row: dict[str, Any]) -> OutboxRow:
@@ -67,6 +140,7 @@ def _row(row: dict[str, Any]) -> OutboxRow:
         )
     return OutboxRow(
         id=row["id"],
+        lane=Lane.parse(row["lane"]),
         request_id=row["request_id"],
         key=row["key"],
         kind=row["kind"],
@@ -95,8 +169,8 @@ def enqueue_status(db: sqlite_utils.Database, request_id: int) -> None:
     it), and where the last post went no longer matters."""
     now = utc_now()
     db.execute(
-        f"""INSERT INTO {OUTBOX} (request_id, key, kind, state, attempts, version,
-            next_attempt_at, created_at) VALUES (?, ?, '{STATUS}', 'pending', 0, 1, ?, ?)
+        f"""INSERT INTO {OUTBOX} (lane, request_id, key, kind, state, attempts, version,
+            next_attempt_at, created_at) VALUES (?, ?, ?, '{STATUS}', 'pending', 0, 1, ?, ?)
             ON CONFLICT(key) DO UPDATE SET version = version + 1,
             next_attempt_at = CASE WHEN state IN ('sent', 'failed')
               THEN excluded.next_attempt_at ELSE next_attempt_at END,
@@ -107,39 +181,77 @@ def enqueue_status(db: sqlite_utils.Database, request_id: int) -> None:
               THEN NULL ELSE moved_from_channel_id END,
             notice_ts = CASE WHEN state IN ('sent', 'failed') THEN NULL ELSE notice_ts END,
             state = CASE WHEN state IN ('sent', 'failed') THEN 'pending' ELSE state END""",
-        [request_id, status_key(request_id), now, now],
+        [str(request_lane(request_id)), request_id, status_key(request_id), now, now],
     )
 
 
-def enqueue_reply(
-    db: sqlite_utils.Database, request_id: int, name: str, message: dict[str, Any]
+def enqueue_reply(db: sqlite_utils.Database, request_id: int, kind: str) -> None:
+    """A reply in the request's thread, sent once: a second ask of the same kind is a no-op.
+
+    `kind` names its renderer (blocks.messages.REPLIES), which renders it from the request
+    when it is delivered. The request's state and reason now are kept with it (`Announced`):
+    they are what the reply is about, whatever the request has become by then."""
+    found = db.execute(
+        f"SELECT state, error_message FROM {REQUESTS} WHERE id = ?", [request_id]
+    ).fetchone()
+    if found is None:
+        raise LookupError(f"no request {request_id} to reply about")
+    announced = {"state": found[0], "error_message": found[1]}
+    _insert_once(db, request_lane(request_id), request_id, f"{request_id}:{kind}", kind, announced)
+
+
+def enqueue_message(
+    db: sqlite_utils.Database, lane: Lane, name: str, message: dict[str, Any]
 ) -> None:
-    """A reply in the request's thread, sent once: a second ask with the same name is a no-op."""
+    """A message (`Message.as_kwargs()`) in a lane that is not a request's, sent once: a
+    second ask with the same name is a no-op. Such a lane has no record to render from, so
+    the message is kept as it is; a request's messages are rendered when delivered instead."""
+    if lane.kind == LaneKind.REQUEST:
+        raise ValueError(f"{lane}: a request's replies are rendered from it (enqueue_reply)")
+    _insert_once(db, lane, None, f"{lane}:{name}", MESSAGE, message)
+
+
+def enqueue_dm(db: sqlite_utils.Database, user_id: str, name: str, message: dict[str, Any]) -> None:
+    """A message to `user_id`'s DM, in that user's own lane: in order with their other DMs,
+    independent of every request. Nothing writes one yet (a consent DM, an admin notice
+    would); tests deliver it end to end so that the lane is ready for them."""
+    enqueue_message(db, dm_lane(user_id), name, message)
+
+
+def _insert_once(
+    db: sqlite_utils.Database,
+    lane: Lane,
+    request_id: int | None,
+    key: str,
+    kind: str,
+    payload: dict[str, Any],
+) -> None:
     now = utc_now()
     db.execute(
-        f"""INSERT INTO {OUTBOX} (request_id, key, kind, payload, state, attempts,
-            next_attempt_at, created_at) VALUES (?, ?, '{REPLY}', ?, 'pending', 0, ?, ?)
+        f"""INSERT INTO {OUTBOX} (lane, request_id, key, kind, payload, state, attempts,
+            next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)
             ON CONFLICT(key) DO NOTHING""",
-        [request_id, f"{request_id}:{name}", json.dumps(message), now, now],
+        [str(lane), request_id, key, kind, json.dumps(payload), now, now],
     )
 
 
 def due(
-    db: sqlite_utils.Database, now: datetime, busy: frozenset[int]
+    db: sqlite_utils.Database, now: datetime, busy: frozenset[Lane]
 ) -> tuple[list[OutboxRow], str | None]:
-    """The first unsent row of each request not in `busy`, if it is due; and the earliest
-    time a row that is not due yet becomes due."""
+    """The first unsent row of each lane not in `busy`, if it is due; and the earliest time a
+    row that is not due yet becomes due."""
     heads = db.execute(
         f"""SELECT * FROM {OUTBOX} WHERE id IN (
-            SELECT min(id) FROM {OUTBOX} WHERE {UNSENT} GROUP BY request_id) ORDER BY id"""
+            SELECT min(id) FROM {OUTBOX} WHERE {UNSENT} GROUP BY lane) ORDER BY id"""
     )
     columns = [c[0] for c in heads.description]
     ready: list[OutboxRow] = []
     later: str | None = None
     stamp = now.isoformat(timespec="milliseconds")
+    skip = {str(lane) for lane in busy}
     for values in heads.fetchall():
         row = dict(zip(columns, values, strict=True))
-        if row["request_id"] in busy:
+        if row["lane"] in skip:
             continue
         if row["next_attempt_at"] <= stamp:
             ready.append(_row(row))
@@ -158,14 +270,22 @@ def claim(db: sqlite_utils.Database, row_id: int, target: Target) -> None:
     )
 
 
-def mark_sent(db: sqlite_utils.Database, row: OutboxRow, channel_id: str, ts: str) -> None:
-    """Delivered. A status row asked for again meanwhile stays pending, to show the news."""
+def mark_sent(
+    db: sqlite_utils.Database,
+    row: OutboxRow,
+    channel_id: str,
+    ts: str,
+    *,
+    dm_channel_id: str | None = None,
+) -> None:
+    """Delivered. A status row asked for again meanwhile stays pending, to show the news.
+    `dm_channel_id`: the post went to a user's DM, whose D… id its answer told (`known_dm`)."""
     db.execute(
         f"""UPDATE {OUTBOX} SET channel_id = ?, ts = ?, sent_at = ?, last_error = NULL,
-            attempts = 0, {_NO_TARGET},
+            attempts = 0, {_NO_TARGET}, dm_channel_id = coalesce(?, dm_channel_id),
             state = CASE WHEN version = ? THEN 'sent' ELSE 'pending' END
             WHERE id = ?""",
-        [channel_id, ts, utc_now(), row.version, row.id],
+        [channel_id, ts, utc_now(), dm_channel_id, row.version, row.id],
     )
 
 
@@ -208,12 +328,14 @@ def notice_posted(db: sqlite_utils.Database, row_id: int, dm_channel_id: str, ts
 
 
 def known_dm(db: sqlite_utils.Database, user_id: str) -> str | None:
-    """The bot's DM with `user_id`, if an earlier post there told its id."""
+    """The bot's DM with `user_id`, if an earlier post there told its id: a request of theirs
+    moved to it, or their own DM lane."""
     found = db.execute(
-        f"""SELECT o.dm_channel_id FROM {OUTBOX} o JOIN replica_requests r
-            ON r.id = o.request_id WHERE r.requester_id = ? AND o.dm_channel_id IS NOT NULL
+        f"""SELECT o.dm_channel_id FROM {OUTBOX} o LEFT JOIN {REQUESTS} r
+            ON r.id = o.request_id WHERE o.dm_channel_id IS NOT NULL
+            AND (r.requester_id = ? OR o.lane = ?)
             ORDER BY o.id DESC LIMIT 1""",
-        [user_id],
+        [user_id, str(dm_lane(user_id))],
     ).fetchone()
     return None if found is None else str(found[0])
 
@@ -237,4 +359,8 @@ def backlog(db: sqlite_utils.Database) -> tuple[int, str | None]:
 
 
 def rows_for(db: sqlite_utils.Database, request_id: int) -> list[dict[str, Any]]:
-    return list(db.table(OUTBOX).rows_where("request_id = ?", [request_id], order_by="id"))
+    return rows_in(db, request_lane(request_id))
+
+
+def rows_in(db: sqlite_utils.Database, lane: Lane) -> list[dict[str, Any]]:
+    return list(db.table(OUTBOX).rows_where("lane = ?", [str(lane)], order_by="id"))

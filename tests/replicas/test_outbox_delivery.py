@@ -106,8 +106,8 @@ async def test_pending_messages_are_delivered_after_a_restart(bot: Bot) -> None:
 
 async def test_a_broken_message_is_retried_later_and_holds_up_nobody_else(bot: Bot) -> None:
     await training(bot, channel="C1")
-    # A row no code path writes (no text): delivering it fails inside the bot.
-    await bot.services.storage.run(outbox.enqueue_reply, 1, "broken", {"blocks": []})
+    # A row no code path writes (a reply nothing renders): delivering it fails inside the bot.
+    await bot.services.storage.run(outbox.enqueue_reply, 1, "broken")
     bot.services.outbox.wake()
     second = await training(bot, channel="C2")
     bot.tavus.set_status("r0002", "completed")

@@ -15,6 +15,7 @@ import sqlite3
 import pytest
 import sqlite_utils
 
+from blocks.messages import ReplyKind
 from replicas import outbox as outbox_module
 from storage import outbox
 from tests.conftest import Bot, eventually
@@ -110,7 +111,7 @@ async def test_an_unreadable_outbox_is_waited_out_and_the_loop_goes_on(
         await asyncio.sleep(0.02)
     assert 1 <= len(outbox_errors(caplog)) <= MOST_ATTEMPTS_PER_SECOND
     assert "outbox" in (bot.services.outbox.storage_error or "")
-    assert bot.services.loops.stopped() == []
+    assert bot.services.supervisor.stopped_loops() == []
     with contextlib.closing(sqlite3.connect(database)) as db, db:
         db.execute("ALTER TABLE outbox_away RENAME TO outbox")
     await delivered(bot)
@@ -122,7 +123,7 @@ async def test_a_row_whose_request_cannot_be_read_is_backed_off_and_others_go_on
     bot: Bot, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A row for a request that is not there: reading it fails before anything is claimed.
-    await bot.services.storage.run(outbox.enqueue_reply, 99, "orphan", {"text": "?"})
+    await bot.services.storage.run(outbox.enqueue_status, 99)
     caplog.clear()
     bot.services.outbox.wake()
     token = await training(bot)
@@ -134,7 +135,7 @@ async def test_a_row_whose_request_cannot_be_read_is_backed_off_and_others_go_on
     [orphan] = await bot.services.storage.run(outbox.rows_for, 99)
     assert orphan["state"] == "pending" and "NotFoundError" in orphan["last_error"]
     assert 1 <= orphan["attempts"] <= MOST_ATTEMPTS_PER_SECOND
-    assert 1 <= len([r for r in caplog.records if "99:orphan" in r.getMessage()]) <= 30
+    assert 1 <= len([r for r in caplog.records if "99:status" in r.getMessage()]) <= 30
 
 
 @pytest.mark.parametrize("refusal", ["msg_too_long", "invalid_blocks"])
@@ -154,6 +155,6 @@ async def test_a_message_slack_refuses_for_good_stops_nothing_else(bot: Bot, ref
     assert (outcome["state"], outcome["last_error"]) == ("failed", refusal)
     assert not posts_of(bot, "1:outcome")
     # Request 1 is not stuck either: its next message still goes out.
-    await bot.services.storage.run(outbox.enqueue_reply, 1, "later", {"text": "later"})
+    await bot.services.storage.run(outbox.enqueue_reply, 1, ReplyKind.ADOPTED)
     bot.services.outbox.wake()
-    await eventually(lambda: posts_of(bot, "1:later"))
+    await eventually(lambda: posts_of(bot, "1:adopted"))

@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlite_utils
 
 from domain.request import Mode, ReplicaRequest, SlackOrigin
+from domain.states import State
 from storage import outbox
 from storage import replicas as store
 from storage.database import open_database
-from storage.outbox import Target
+from storage.migrations import migrations
+from storage.outbox import Announced, Lane, Target
 
 
 def soon() -> datetime:
@@ -70,20 +74,20 @@ def test_a_status_asked_for_during_its_delivery_stays_pending(db: sqlite_utils.D
 def test_replies_are_sent_once_and_in_order_per_request(db: sqlite_utils.Database) -> None:
     first, second = new_request(db, "V1"), new_request(db, "V2")
     outbox.enqueue_status(db, first)
-    outbox.enqueue_reply(db, first, "outcome", MESSAGE)
-    outbox.enqueue_reply(db, first, "outcome", {"text": "again", "blocks": []})
-    outbox.enqueue_reply(db, second, "outcome", MESSAGE)
+    outbox.enqueue_reply(db, first, "outcome")
+    outbox.enqueue_reply(db, first, "outcome")
+    outbox.enqueue_reply(db, second, "outcome")
     due, _ = outbox.due(db, soon(), frozenset())
-    assert [(r.request_id, r.kind) for r in due] == [(first, "status"), (second, "reply")]
-    assert outbox.due(db, soon(), frozenset({first}))[0] == [due[1]]  # busy requests are skipped
+    assert [(r.request_id, r.kind) for r in due] == [(first, "status"), (second, "outcome")]
+    busy = frozenset({outbox.request_lane(first)})
+    assert outbox.due(db, soon(), busy)[0] == [due[1]]  # busy lanes are skipped
     assert len(outbox.rows_for(db, first)) == 2
-    assert outbox.rows_for(db, first)[1]["payload"] == '{"text": "hi", "blocks": []}'
 
 
 def test_retry_later_keeps_doubt_and_reports_when_it_is_due(db: sqlite_utils.Database) -> None:
     now = soon()
     request_id = new_request(db, "V1")
-    outbox.enqueue_reply(db, request_id, "outcome", MESSAGE)
+    outbox.enqueue_reply(db, request_id, "outcome")
     [row], _ = outbox.due(db, now, frozenset())
     outbox.claim(db, row.id, IN_C1)
     at = now + timedelta(minutes=5)
@@ -98,7 +102,7 @@ def test_retry_later_keeps_doubt_and_reports_when_it_is_due(db: sqlite_utils.Dat
 
 def test_a_failed_look_keeps_the_doubt_only_an_answer_clears_it(db: sqlite_utils.Database) -> None:
     request_id = new_request(db, "V1")
-    outbox.enqueue_reply(db, request_id, "outcome", MESSAGE)
+    outbox.enqueue_reply(db, request_id, "outcome")
     [row], _ = outbox.due(db, soon(), frozenset())
     outbox.claim(db, row.id, IN_C1)
     # The look was rate limited: nothing is settled, the doubt and its place stay.
@@ -128,7 +132,7 @@ def test_sent_clears_the_attempt_and_a_new_claim_replaces_it(db: sqlite_utils.Da
 
 def test_moving_to_a_dm_then_the_notice(db: sqlite_utils.Database) -> None:
     request_id = new_request(db, "V1")
-    outbox.enqueue_reply(db, request_id, "outcome", MESSAGE)
+    outbox.enqueue_reply(db, request_id, "outcome")
     [row], _ = outbox.due(db, soon(), frozenset())
     outbox.claim(db, row.id, IN_C1)
     outbox.move_to_dm(db, row.id, "C1")  # the channel refused it: nothing in doubt
@@ -146,8 +150,8 @@ def test_moving_to_a_dm_then_the_notice(db: sqlite_utils.Database) -> None:
 def test_a_dm_id_is_known_only_for_its_own_requester(db: sqlite_utils.Database) -> None:
     first, other = new_request(db, "V1"), new_request(db, "V2", requester="U2")
     assert outbox.known_dm(db, "U1") is None
-    outbox.enqueue_reply(db, first, "outcome", MESSAGE)
-    outbox.enqueue_reply(db, other, "outcome", MESSAGE)
+    outbox.enqueue_reply(db, first, "outcome")
+    outbox.enqueue_reply(db, other, "outcome")
     rows, _ = outbox.due(db, soon(), frozenset())
     outbox.move_to_dm(db, rows[0].id, "C1")
     assert outbox.known_dm(db, "U1") is None  # moved, but no answer told the id yet
@@ -160,7 +164,7 @@ def test_backlog_counts_what_is_owed_and_since_when(db: sqlite_utils.Database) -
     assert outbox.backlog(db) == (0, None)
     first, second = new_request(db, "V1"), new_request(db, "V2")
     outbox.enqueue_status(db, first)
-    outbox.enqueue_reply(db, second, "outcome", MESSAGE)
+    outbox.enqueue_reply(db, second, "outcome")
     rows, _ = outbox.due(db, soon(), frozenset())
     outbox.claim(db, rows[1].id, IN_C1)  # in doubt is still owed
     count, oldest = outbox.backlog(db)
@@ -194,7 +198,146 @@ def test_a_row_left_in_doubt_by_an_older_version_has_no_recorded_attempt(
     db: sqlite_utils.Database,
 ) -> None:
     request_id = new_request(db, "V1")
-    outbox.enqueue_reply(db, request_id, "outcome", MESSAGE)
+    outbox.enqueue_reply(db, request_id, "outcome")
     db.execute("UPDATE outbox SET state = 'sending', attempts = 1")  # what the old claim did
     [row], _ = outbox.due(db, soon(), frozenset())
     assert row.state == "sending" and row.target is None
+
+
+# -- lanes ----------------------------------------------------------------------------------
+
+
+def test_a_lane_is_written_and_read_back_as_kind_and_owner() -> None:
+    assert str(outbox.request_lane(12)) == "request:12"
+    assert str(outbox.dm_lane("U123")) == "dm:U123"
+    assert Lane.parse("request:12") == outbox.request_lane(12)
+    assert outbox.request_lane(12).request_id == 12
+    assert outbox.dm_lane("U123").request_id is None
+    # A kind a newer version wrote still reads back; it is about no request this one knows.
+    home = Lane.parse("home:U123")
+    assert (home.kind, home.owner, home.request_id) == ("home", "U123", None)
+
+
+def test_each_lane_gives_its_first_unsent_row_and_busy_lanes_wait(
+    db: sqlite_utils.Database,
+) -> None:
+    request_id = new_request(db, "V1")
+    outbox.enqueue_status(db, request_id)
+    outbox.enqueue_dm(db, "U2", "first", MESSAGE)
+    outbox.enqueue_dm(db, "U2", "second", {"text": "then", "blocks": []})
+    outbox.enqueue_dm(db, "U3", "first", MESSAGE)
+    due, _ = outbox.due(db, soon(), frozenset())
+    assert [(str(r.lane), r.key) for r in due] == [
+        ("request:1", "1:status"),
+        ("dm:U2", "dm:U2:first"),  # its second waits for it
+        ("dm:U3", "dm:U3:first"),
+    ]
+    busy = frozenset({outbox.dm_lane("U2"), outbox.request_lane(request_id)})
+    assert [r.key for r in outbox.due(db, soon(), busy)[0]] == ["dm:U3:first"]
+    outbox.mark_sent(db, due[1], "DU2", "1.1")
+    assert [r.key for r in outbox.due(db, soon(), busy - {outbox.dm_lane("U2")})[0]] == [
+        "dm:U2:second",
+        "dm:U3:first",
+    ]
+
+
+def test_a_dm_lane_row_carries_its_message_and_no_request(db: sqlite_utils.Database) -> None:
+    outbox.enqueue_dm(db, "U2", "welcome", MESSAGE)
+    outbox.enqueue_dm(db, "U2", "welcome", {"text": "again", "blocks": []})  # once per name
+    [row], _ = outbox.due(db, soon(), frozenset())
+    assert (row.request_id, row.kind, row.payload) == (None, outbox.MESSAGE, MESSAGE)
+    assert row.announced() is None
+    assert len(outbox.rows_in(db, outbox.dm_lane("U2"))) == 1
+    assert outbox.backlog(db)[0] == 1  # owed like any other message
+
+
+def test_a_request_lane_takes_no_ready_made_message(db: sqlite_utils.Database) -> None:
+    request_id = new_request(db, "V1")
+    with pytest.raises(ValueError, match="rendered"):
+        outbox.enqueue_message(db, outbox.request_lane(request_id), "outcome", MESSAGE)
+    assert outbox.rows_for(db, request_id) == []
+
+
+def test_a_reply_keeps_the_state_it_announces_whatever_follows(
+    db: sqlite_utils.Database,
+) -> None:
+    request_id = new_request(db, "V1")
+    store.mark_create_failed(db, request_id, State.UNCERTAIN, "no answer came back")
+    outbox.enqueue_reply(db, request_id, "uncertain")
+    store.adopt_replica(db, request_id, "r1", "started")  # it moves on before delivery
+    outbox.enqueue_reply(db, request_id, "adopted")
+    [uncertain], _ = outbox.due(db, soon(), frozenset())
+    assert uncertain.announced() == Announced(State.UNCERTAIN, "no answer came back")
+    assert uncertain.payload is not None and "text" not in uncertain.payload  # not rendered
+    outbox.mark_sent(db, uncertain, "C1", "1.1")
+    [adopted], _ = outbox.due(db, soon(), frozenset())
+    assert adopted.announced() == Announced(State.TRAINING, None)
+
+
+def test_a_reply_about_no_request_is_refused(db: sqlite_utils.Database) -> None:
+    with pytest.raises(LookupError):
+        outbox.enqueue_reply(db, 99, "outcome")
+    assert outbox.backlog(db) == (0, None)
+
+
+def test_a_reply_that_lost_what_it_announces_fails_only_itself(db: sqlite_utils.Database) -> None:
+    request_id = new_request(db, "V1")
+    outbox.enqueue_reply(db, request_id, "outcome")
+    db.execute("UPDATE outbox SET payload = NULL")
+    [row], _ = outbox.due(db, soon(), frozenset())  # still read with the others
+    with pytest.raises(ValueError):
+        row.announced()
+
+
+def test_a_dm_lane_learns_its_dm_id_when_it_is_sent(db: sqlite_utils.Database) -> None:
+    outbox.enqueue_dm(db, "U2", "welcome", MESSAGE)
+    assert outbox.known_dm(db, "U2") is None
+    [row], _ = outbox.due(db, soon(), frozenset())
+    outbox.mark_sent(db, row, "DU2", "1.1", dm_channel_id="DU2")
+    assert outbox.known_dm(db, "U2") == "DU2"
+    assert outbox.known_dm(db, "U1") is None
+    # A request's sent row learns nothing by default.
+    request_id = new_request(db, "V1")
+    outbox.enqueue_status(db, request_id)
+    [status], _ = outbox.due(db, soon(), frozenset())
+    outbox.mark_sent(db, status, "C1", "2.2")
+    assert outbox.known_dm(db, "U1") is None
+
+
+def test_the_lanes_migration_puts_older_rows_in_their_requests_lanes(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite_utils.Database(path)
+    migrations.apply(old, stop_before="add_outbox_lanes")
+    first, second = new_request(old, "V1"), new_request(old, "V2")
+    payload = '{"text": "Written before lanes", "blocks": []}'
+    for request_id, key, kind in [
+        (first, f"{first}:status", "status"),
+        (second, f"{second}:outcome", "reply"),
+        (first, f"{first}:outcome", "reply"),
+    ]:
+        old.execute(
+            """INSERT INTO outbox (request_id, key, kind, payload, state, attempts,
+               next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'pending', 0, '2000', '2000')""",
+            [request_id, key, kind, None if kind == "status" else payload],
+        )
+    ids = [row["id"] for row in old.table("outbox").rows_where(order_by="id")]
+    old.close()
+    db = open_database(path)  # the upgrade
+    try:
+        rows = list(db.table("outbox").rows_where(order_by="id"))
+        assert [row["id"] for row in rows] == ids  # ids, hence each lane's order, kept
+        assert [row["lane"] for row in rows] == ["request:1", "request:2", "request:1"]
+        assert ["lane"] in [index.columns for index in db.table("outbox").indexes]
+        due, _ = outbox.due(db, soon(), frozenset())
+        assert [(r.key, r.kind) for r in due] == [("1:status", "status"), ("2:outcome", "reply")]
+        assert due[1].payload == {"text": "Written before lanes", "blocks": []}
+        assert due[1].announced() is None  # carries its rendered message
+        # Rows about no request fit now; a lane they must have.
+        outbox.enqueue_dm(db, "U2", "welcome", MESSAGE)
+        with pytest.raises(sqlite3.IntegrityError):
+            db.execute(
+                """INSERT INTO outbox (key, kind, state, attempts, next_attempt_at)
+                   VALUES ('x', 'message', 'pending', 0, '2000')"""
+            )
+    finally:
+        db.close()
