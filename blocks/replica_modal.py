@@ -30,6 +30,7 @@ from slack_sdk.models.views import View
 from blocks import escape
 from domain.consent import consent_sentence
 from domain.form import Field, FormDraft
+from domain.media import IMAGE_FORMATS, MAX_VIDEO_SIZE
 from domain.request import MAX_NAME_LENGTH, MODELS, Mode
 from domain.slack_files import SlackFile
 
@@ -258,8 +259,8 @@ def _video_media(draft: FormDraft, context: ModalContext) -> list[Block]:
             "Training video",
             "https://…/training.mp4",
             "A direct download link Tavus can fetch without signing in, valid for 24 h, or a "
-            "video shared in Slack: .mp4 (H.264 + AAC), 1080p, 25 fps or more, under 750 MB, "
-            "at least 1 minute.",
+            "video shared in Slack: .mp4 (H.264 + AAC), 1080p, 25 fps or more, "
+            f"under {MAX_VIDEO_SIZE}, at least 1 minute.",
         ),
         _url_input(
             Field.CONSENT_VIDEO_URL,
@@ -287,7 +288,7 @@ def _image_media(draft: FormDraft, context: ModalContext) -> list[Block]:
         Field.TRAIN_IMAGE_URL,
         "Photo",
         "https://…/photo.png",
-        "A public JPG or PNG of at least 512×512: one person, head and shoulders visible, "
+        f"A public {IMAGE_FORMATS} of at least 512×512: one person, head and shoulders visible, "
         "facing the camera, even light.",
     )
 

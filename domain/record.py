@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.request import ReplicaRequest, SlackOrigin, State
+from domain.request import ReplicaRequest, SlackOrigin
+from domain.states import State
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class ReplicaRecord:
     message_ts: str | None = None
     finished_at: str | None = None
     create_sent_at: str | None = None  # when POST /v2/replicas went out (None: not yet)
+    training_progress: str | None = None  # Tavus's latest "N/100", as it wrote it
 
     @property
     def reply_thread_ts(self) -> str | None:

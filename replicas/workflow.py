@@ -17,25 +17,28 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import json
+import functools
 import logging
 import secrets
 import sqlite3
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from typing import Any, TypeVar
+from datetime import UTC, datetime
+from typing import TypeVar
 
 import sqlite_utils
 
-from blocks.messages import adopted_reply, outcome_reply
+from blocks.messages import ReplyKind
 from domain.record import ReplicaRecord
-from domain.request import ReplicaRequest, SlackOrigin, State
+from domain.request import ReplicaRequest, SlackOrigin
+from domain.states import State
+from domain.training import TrainingResult
 from media_relay.relay import MediaRelay, RelayError
+from replicas import reasons
+from replicas.ambiguous import match_creates
+from replicas.callbacks import CallbackVerdict, hash_token, parse_callback
 from replicas.outbox import OutboxWorker
+from replicas.supervisor import Supervisor
 from settings import Settings
 from storage import outbox
 from storage import replicas as store
@@ -44,34 +47,11 @@ from tavus.client import ListedReplica, TavusClient
 from tavus.errors import (
     TavusAuthError,
     TavusError,
-    TavusProtocolError,
     TavusRejectedError,
-    error_text,
 )
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-SUCCESS_STATUSES = frozenset({"ready", "completed", "success"})
-FAILURE_STATUSES = frozenset({"error", "errored", "failed"})
-# Tavus's clock may run behind ours: a replica listed as created this long before our POST
-# went out still counts as created after it.
-CLOCK_SKEW = timedelta(minutes=2)
-# An ambiguous create that no listing has shown for this long did not create anything.
-UNCERTAIN_GIVE_UP = timedelta(minutes=15)
-
-
-class CallbackVerdict(StrEnum):
-    """What became of a Tavus callback; the HTTP route maps each to a status code."""
-
-    APPLIED = "applied"  # a result, recorded now
-    CONFIRMING = "confirming"  # a result, recorded; announced once Tavus's GET agrees
-    DUPLICATE = "duplicate"  # a result already recorded
-    IN_PROGRESS = "in_progress"  # not a final status; nothing to announce
-    DEFERRED = "deferred"  # arrived before the create's answer; applied once it is known
-    UNKNOWN_TOKEN = "unknown_token"
-    MALFORMED = "malformed"
-    REPLICA_MISMATCH = "replica_mismatch"
 
 
 @dataclass(frozen=True)
@@ -83,46 +63,6 @@ class Accepted:
     callback_token: str
 
 
-@dataclass(frozen=True)
-class TrainingResult:
-    """A replica status as Tavus reported it (by callback or GET)."""
-
-    status: str
-    error_message: str | None = None
-
-    @property
-    def final_state(self) -> State | None:
-        """SUCCEEDED or FAILED, or None while training goes on (any unknown status)."""
-        status = self.status.strip().lower()
-        if status in SUCCESS_STATUSES:
-            return State.SUCCEEDED
-        if status in FAILURE_STATUSES:
-            return State.FAILED
-        return None
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _parse_callback(raw_body: bytes) -> tuple[str, TrainingResult] | None:
-    """(replica_id, result) from a callback body, or None if it is not a replica callback."""
-    try:
-        body = json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: deep nesting
-        return None
-    if not isinstance(body, dict):
-        return None
-    replica_id = body.get("replica_id") or body.get("face_id")
-    status = body.get("status")
-    error_message = body.get("error_message")
-    if not isinstance(replica_id, str) or not replica_id or not isinstance(status, str):
-        return None
-    if error_message is not None and not isinstance(error_message, str):
-        return None
-    return replica_id, TrainingResult(status=status, error_message=error_message)
-
-
 class ReplicaWorkflow:
     def __init__(
         self,
@@ -132,43 +72,17 @@ class ReplicaWorkflow:
         tavus: TavusClient,
         relay: MediaRelay,
         outbox: OutboxWorker,
+        supervisor: Supervisor,
     ) -> None:
         self._settings = settings
         self._storage = storage
         self._tavus = tavus
         self._relay = relay
         self._outbox = outbox
-        self._tasks: set[asyncio.Task[Any]] = set()
+        # Runs work after Slack or Tavus has been answered; its failure is logged, not lost.
+        self._supervisor = supervisor
         # Requests this process is submitting right now; the reconciler leaves them alone.
         self._submitting: set[int] = set()
-
-    # -- background work -------------------------------------------------------------------
-
-    def spawn(self, work: Coroutine[Any, Any, Any], what: str) -> None:
-        """Run work after Slack or Tavus has been answered; its failure is logged, not lost."""
-        task = asyncio.get_running_loop().create_task(work, name=what)
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
-            logger.error("%s failed", task.get_name(), exc_info=error)
-
-    async def idle(self) -> None:
-        """Wait until no background work is left (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def close(self, grace_seconds: float = 5.0) -> None:
-        """Give running work `grace_seconds`, then cancel it. A create cancelled in flight
-        stays recorded as sent, and is reconciled at the next start."""
-        if not self._tasks:
-            return
-        _, pending = await asyncio.wait(set(self._tasks), timeout=grace_seconds)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _commit(self, change: Callable[[sqlite_utils.Database], T]) -> T:
         """Run a state change and the outbox rows it writes in one transaction, then let the
@@ -212,7 +126,7 @@ class ReplicaWorkflow:
 
     def start_submission(self, accepted: Accepted) -> None:
         self._submitting.add(accepted.request_id)
-        self.spawn(self.submit(accepted), f"submit request {accepted.request_id}")
+        self._supervisor.spawn(self.submit(accepted), f"submit request {accepted.request_id}")
 
     async def submit(self, accepted: Accepted) -> None:
         """Relay a Slack file if there is one, then send the request to Tavus once."""
@@ -221,7 +135,7 @@ class ReplicaWorkflow:
             record = await self._storage.run(store.get_request, request_id)
             request = record.request
             if request.slack_file_id is not None:
-                relayed = await self._relay_file(request_id, request.slack_file_id)
+                relayed = await self._relay_file(record, request.slack_file_id)
                 if relayed is None:
                     return
                 request = request.with_media_url(relayed)
@@ -250,13 +164,20 @@ class ReplicaWorkflow:
         await self._commit(training)
         await self._apply_deferred_callbacks(request_id, created.replica_id)
 
-    async def _relay_file(self, request_id: int, file_id: str) -> str | None:
+    async def _relay_file(self, record: ReplicaRecord, file_id: str) -> str | None:
         """Copy a Slack file to where Tavus can fetch it; None (told and recorded) on failure."""
+        request_id = record.id
         try:
-            relayed = await self._relay.relay(file_id, request_id)
+            relayed = await self._relay.relay(
+                file_id,
+                request_id,
+                # With the client of the workspace that installed the app (multi-workspace).
+                team_id=record.origin.team_id,
+                enterprise_id=record.origin.enterprise_id,
+            )
         except RelayError as error:
             logger.warning("Could not relay file %s of request %s: %s", file_id, request_id, error)
-            await self._not_created(request_id, f"{error.user_message} Nothing was sent to Tavus.")
+            await self._not_created(request_id, reasons.relay_failed(error))
             return None
         return relayed.url
 
@@ -265,11 +186,7 @@ class ReplicaWorkflow:
             logger.error(
                 "Tavus rejected TAVUS_API_KEY (HTTP %s): %s", error.status_code, error.body_start
             )
-            await self._not_created(
-                request_id,
-                "Tavus rejected this bot's API key. Ask whoever runs the bot to check "
-                "TAVUS_API_KEY. Nothing was created.",
-            )
+            await self._not_created(request_id, reasons.refused(error))
         elif isinstance(error, TavusRejectedError):
             logger.warning(
                 "Tavus refused request %s: HTTP %s %s",
@@ -277,25 +194,15 @@ class ReplicaWorkflow:
                 error.status_code,
                 error.body_start,
             )
-            await self._not_created(request_id, _refusal(error))
+            await self._not_created(request_id, reasons.refused(error))
         elif error.may_have_taken_effect:
             logger.error(
                 "Create for request %s is ambiguous: %s %s", request_id, error, error.body_start
             )
-            if isinstance(error, TavusProtocolError):
-                what = "its answer could not be read"
-            elif error.status_code:
-                what = f"it failed with HTTP {error.status_code}"
-            else:
-                what = "no answer came back"
-            await self._uncertain(request_id, f"Tavus got the request but {what}")
+            await self._uncertain(request_id, reasons.ambiguous(error))
         else:
             logger.error("Create for request %s never reached Tavus: %s", request_id, error)
-            await self._not_created(
-                request_id,
-                "I could not reach Tavus, so nothing was created and nothing was charged. "
-                "Try again in a few minutes.",
-            )
+            await self._not_created(request_id, reasons.TAVUS_UNREACHABLE)
 
     async def _not_created(self, request_id: int, reason: str) -> None:
         await self._create_ended(request_id, State.NOT_CREATED, reason)
@@ -309,7 +216,8 @@ class ReplicaWorkflow:
 
         def change(db: sqlite_utils.Database) -> None:
             if store.mark_create_failed(db, request_id, state, reason):
-                _announce(db, request_id, "outcome" if state is State.NOT_CREATED else "uncertain")
+                reply = ReplyKind.OUTCOME if state is State.NOT_CREATED else ReplyKind.UNCERTAIN
+                _announce(db, request_id, reply)
 
         await self._commit(change)
 
@@ -326,7 +234,7 @@ class ReplicaWorkflow:
         if record is None:
             return CallbackVerdict.UNKNOWN_TOKEN
         raw = raw_body.decode("utf-8", errors="replace")
-        parsed = _parse_callback(raw_body)
+        parsed = parse_callback(raw_body)
         if parsed is None:
             await self._audit(record.id, None, None, CallbackVerdict.MALFORMED, raw)
             return CallbackVerdict.MALFORMED
@@ -338,7 +246,9 @@ class ReplicaWorkflow:
             # (for a lost one) check which replica it names.
             await self._audit(record.id, replica_id, result.status, CallbackVerdict.DEFERRED, raw)
             if record.state is not State.SUBMITTING:
-                self.spawn(self._adopt_named(record.id, replica_id), f"check callback {record.id}")
+                self._supervisor.spawn(
+                    self._adopt_named(record.id, replica_id), f"check callback {record.id}"
+                )
             return CallbackVerdict.DEFERRED
         if record.replica_id != replica_id:
             logger.warning(
@@ -354,7 +264,9 @@ class ReplicaWorkflow:
         if result.final_state is None or not record.state.is_open:
             return await self.record_result(record.id, result, audit_body=raw)
         await self._audit(record.id, replica_id, result.status, CallbackVerdict.CONFIRMING, raw)
-        self.spawn(self.check_replica(record.id, replica_id), f"confirm callback {record.id}")
+        self._supervisor.spawn(
+            self.check_replica(record.id, replica_id), f"confirm callback {record.id}"
+        )
         return CallbackVerdict.CONFIRMING
 
     async def _audit(
@@ -380,7 +292,7 @@ class ReplicaWorkflow:
         for callback in callbacks:
             if callback["outcome"] != CallbackVerdict.DEFERRED:
                 continue
-            parsed = _parse_callback(callback["raw_body"].encode())
+            parsed = parse_callback(callback["raw_body"].encode())
             if parsed is not None and parsed[0] == replica_id and parsed[1].final_state:
                 await self.check_replica(request_id, replica_id)
                 return
@@ -391,7 +303,12 @@ class ReplicaWorkflow:
         """Ask Tavus for the replica's status and record it (announcing a final one)."""
         state = await self._tavus.get_replica(replica_id)
         verdict = await self.record_result(
-            request_id, TrainingResult(status=state.status, error_message=state.error_message)
+            request_id,
+            TrainingResult(
+                status=state.status,
+                error_message=state.error_message,
+                training_progress=state.training_progress,
+            ),
         )
         if verdict is CallbackVerdict.IN_PROGRESS:
             logger.info(
@@ -416,7 +333,7 @@ class ReplicaWorkflow:
             self._resume(record.id)
         elif record.state is State.SUBMITTING and record.replica_id is None:
             # Sent, but the process stopped before Tavus's answer was recorded.
-            await self._uncertain(record.id, "the bot restarted before Tavus answered")
+            await self._uncertain(record.id, reasons.RESTARTED)
         elif record.replica_id is not None:
             await self.check_replica(record.id, record.replica_id)
 
@@ -435,44 +352,35 @@ class ReplicaWorkflow:
             await self._storage.run(store.set_callback_token_hash, request_id, hash_token(token))
             await self.submit(Accepted(request_id=request_id, callback_token=token))
 
-        self.spawn(resume(), f"resume request {request_id}")
+        self._supervisor.spawn(resume(), f"resume request {request_id}")
 
     async def _resolve_uncertain(self, uncertain: list[ReplicaRecord]) -> None:
-        """Find the replica each ambiguous create made: same name, created after the request
-        went out, not already another request's; the earliest sent claims the earliest made."""
+        """Find the replica each ambiguous create made (replicas/ambiguous.py), adopt it, or
+        give up on the create when Tavus has listed none for long enough."""
         listing = await self._tavus.list_replicas()
         claimed = await self._storage.run(store.known_replica_ids)
-        now = datetime.now(UTC)
-        for record in sorted(uncertain, key=lambda r: r.create_sent_at or r.created_at):
-            sent = datetime.fromisoformat(record.create_sent_at or record.created_at)
-            candidates = sorted(
+        matches = match_creates(uncertain, listing, claimed, datetime.now(UTC))
+        outcomes: list[tuple[int, Callable[[], Awaitable[None]]]] = [
+            (record.id, functools.partial(self._adopt, record.id, replica))
+            for record, replica in matches.found
+        ]
+        for record in matches.given_up:
+            logger.info("Request %s: no replica of it in Tavus's list", record.id)
+            outcomes.append(
                 (
-                    replica
-                    for replica in listing
-                    if replica.replica_name == record.request.replica_name
-                    and replica.created_at is not None
-                    and replica.created_at >= sent - CLOCK_SKEW
-                    and replica.replica_id not in claimed
-                ),
-                key=lambda replica: replica.created_at or now,
+                    record.id,
+                    functools.partial(self._not_created, record.id, reasons.NO_REPLICA_LISTED),
+                )
             )
+        for request_id, outcome in outcomes:
             try:
-                if candidates:
-                    claimed.add(candidates[0].replica_id)
-                    await self._adopt(record.id, candidates[0])
-                elif now - sent > UNCERTAIN_GIVE_UP:
-                    logger.info("Request %s: no replica of it in Tavus's list", record.id)
-                    await self._not_created(
-                        record.id,
-                        "Tavus has no replica from this request, so nothing was created and "
-                        "nothing was charged. You can submit it again.",
-                    )
+                await outcome()
             except (TavusError, sqlite3.Error):
                 raise  # the round backs off as a whole
             except Exception:
                 # One request's fault must not keep the others unresolved; the next round
                 # tries it again.
-                logger.exception("Could not resolve the create of request %s", record.id)
+                logger.exception("Could not resolve the create of request %s", request_id)
 
     async def _adopt_named(self, request_id: int, replica_id: str) -> None:
         """A callback for an ambiguous create names its replica. The callback URL's secret is
@@ -499,12 +407,7 @@ class ReplicaWorkflow:
             adopted = store.adopt_replica(db, request_id, replica.replica_id, replica.status)
             if adopted:
                 outbox.enqueue_status(db, request_id)
-                outbox.enqueue_reply(
-                    db,
-                    request_id,
-                    "adopted",
-                    adopted_reply(store.get_request(db, request_id)).as_kwargs(),
-                )
+                outbox.enqueue_reply(db, request_id, ReplyKind.ADOPTED)
             return adopted
 
         if await self._commit(change):
@@ -522,7 +425,9 @@ class ReplicaWorkflow:
 
         def change(db: sqlite_utils.Database) -> CallbackVerdict:
             if final is None:
-                store.note_tavus_status(db, request_id, result.status)
+                store.note_tavus_status(
+                    db, request_id, result.status, training_progress=result.training_progress
+                )
                 verdict = CallbackVerdict.IN_PROGRESS
             elif store.finish_training(
                 db,
@@ -530,8 +435,9 @@ class ReplicaWorkflow:
                 succeeded=final is State.SUCCEEDED,
                 tavus_status=result.status,
                 error_message=result.error_message,
+                training_progress=result.training_progress,
             ):
-                _announce(db, request_id, "outcome")
+                _announce(db, request_id, ReplyKind.OUTCOME)
                 verdict = CallbackVerdict.APPLIED
             else:
                 verdict = CallbackVerdict.DUPLICATE
@@ -549,19 +455,8 @@ class ReplicaWorkflow:
         return await self._commit(change)
 
 
-def _refusal(error: TavusRejectedError) -> str:
-    """What the requester is told when Tavus (or something in front of it) refused a create."""
-    words = error_text(error.body)
-    if words is not None:
-        return f"Tavus said: {words}"
-    return (
-        f"{error.reason}, so nothing was created. Ask whoever runs the bot to check that it "
-        "can reach Tavus; its log has the details."
-    )
-
-
-def _announce(db: sqlite_utils.Database, request_id: int, reply: str) -> None:
+def _announce(db: sqlite_utils.Database, request_id: int, reply: ReplyKind) -> None:
     """Within a state change: refresh the root message and reply in its thread, once."""
     outbox.enqueue_status(db, request_id)
-    message = outcome_reply(store.get_request(db, request_id))
-    outbox.enqueue_reply(db, request_id, reply, message.as_kwargs())
+    # Rendered when delivered, from the request then (and the state it tells, kept now).
+    outbox.enqueue_reply(db, request_id, reply)

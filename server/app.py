@@ -19,16 +19,18 @@ from handlers import (
     tavus_callback,
 )
 from handlers.form_sessions import FormSessions
+from handlers.surface import Door, Surface
 from media_relay.relay import MediaRelay
 from replicas.notifier import SlackNotifier
 from replicas.outbox import OutboxWorker
 from replicas.reconciler import Reconciler
+from replicas.supervisor import Supervisor, every
 from replicas.voices import VoiceCatalog
 from replicas.workflow import ReplicaWorkflow
-from server.loops import Loops, every
 from server.readiness import Readiness, slack_token_check, tavus_key_check
 from server.socket_mode import SocketModeConnection, SocketModeTiming
 from settings import Settings
+from slack_access.clients import SlackClients
 from storage.database import Storage
 from tavus.client import TavusClient
 from tavus.errors import TavusAuthError, TavusError
@@ -51,19 +53,30 @@ class Services:
     outbox: OutboxWorker
     reconciler: Reconciler
     bolt: AsyncApp
-    loops: Loops
+    supervisor: Supervisor
     readiness: Readiness
+    sessions: FormSessions
+    socket: SocketModeConnection | None  # None in HTTP mode
 
 
 SERVICES = web.AppKey("services", Services)
 
+# Every door, in the order it is wired: each adds its Slack listeners or HTTP routes to the
+# Surface. tests/server/test_app.py fails if a handlers module with register() is not here.
+DOORS: tuple[Door, ...] = (
+    commands,
+    replica_modal,
+    file_shares,
+    bad_requests,
+    tavus_callback,
+    health,
+    media,
+)
 
-def create_app(
-    settings: Settings, *, socket_timing: SocketModeTiming | None = None
-) -> web.Application:
-    """The whole bot as one aiohttp application: Slack at /slack/events (or over Socket Mode
-    when SLACK_APP_TOKEN is set), Tavus callbacks, and /healthz. Storage opens and migrates
-    on start-up; everything closes on clean-up."""
+
+def build_services(settings: Settings, socket_timing: SocketModeTiming | None = None) -> Services:
+    """Everything the bot runs on, built but not started: storage opens, and Slack and Tavus
+    are first called, when create_app's application starts."""
     # "" rather than None: Bolt would read SLACK_SIGNING_SECRET itself, and Settings is the
     # one source of configuration. Socket Mode requests are never signature-checked.
     bolt = AsyncApp(
@@ -75,6 +88,8 @@ def create_app(
     slack = bolt.client
     slack.base_url = settings.slack_api_url
     slack.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+    # Bolt's listeners get their client from Bolt; everything else asks this.
+    clients = SlackClients(slack)
     storage = Storage(settings.database_path)
     tavus = TavusClient(
         settings.tavus_api_url,
@@ -85,49 +100,38 @@ def create_app(
     relay = MediaRelay(
         media_dir=settings.media_dir,
         storage=storage,
-        slack=slack,
-        bot_token=settings.slack_bot_token,
+        slack=clients,
         public_url=settings.public_url,
         slack_api_url=settings.slack_api_url,  # its origin may get the token, as Slack's do
     )
-    outbox = OutboxWorker(storage, SlackNotifier(slack))
+    outbox = OutboxWorker(storage, SlackNotifier(clients))
+    # Every background task: the workflow's finite work and the loops below.
+    supervisor = Supervisor()
     workflow = ReplicaWorkflow(
-        settings=settings, storage=storage, tavus=tavus, relay=relay, outbox=outbox
+        settings=settings,
+        storage=storage,
+        tavus=tavus,
+        relay=relay,
+        outbox=outbox,
+        supervisor=supervisor,
     )
     reconciler = Reconciler(workflow, settings.poll_interval_seconds)
     # Every door of the form (/replica, the upload prompt, the shortcut) shares its sessions.
     sessions = FormSessions(storage)
-    commands.register(bolt, sessions)
-    replica_modal.register(bolt, workflow, voices, sessions)
-    file_shares.register(bolt, settings, storage, sessions)
-
     socket: SocketModeConnection | None = None
     if settings.slack_app_token is not None:
-        # Slack reaches Bolt over the WebSocket, so no Slack route is served: a POST to
-        # /slack/events is 404 like any unknown path.
-        web_app = web.Application()
         socket = SocketModeConnection(
             bolt, settings.slack_app_token, socket_timing or SocketModeTiming()
         )
-    else:
-        web_app = bolt.web_app(path=SLACK_EVENTS_PATH)
-        bad_requests.register(web_app, SLACK_EVENTS_PATH, settings.slack_signing_secret)
-    # Mounted in both modes, with or without PUBLIC_URL: a request sent while PUBLIC_URL was
-    # set can still be reported here, and without a stored token the route only answers 404.
-    tavus_callback.register(web_app, workflow)
-    # Loops that run for the bot's lifetime; kept apart from the workflow's finite work.
-    loops = Loops()
     readiness = Readiness(
         storage=storage,
-        slack=slack_token_check(slack),
+        slack=slack_token_check(clients),
         tavus=tavus_key_check(tavus),
-        loops=loops,
+        supervisor=supervisor,
         outbox=outbox,
         socket=socket,
     )
-    health.register(web_app, storage, readiness)
-    media.register(web_app, relay)
-    services = Services(
+    return Services(
         settings=settings,
         storage=storage,
         tavus=tavus,
@@ -137,40 +141,72 @@ def create_app(
         outbox=outbox,
         reconciler=reconciler,
         bolt=bolt,
-        loops=loops,
+        supervisor=supervisor,
         readiness=readiness,
+        sessions=sessions,
+        socket=socket,
     )
+
+
+def create_app(
+    settings: Settings, *, socket_timing: SocketModeTiming | None = None
+) -> web.Application:
+    """The whole bot as one aiohttp application: Slack at /slack/events (or over Socket Mode
+    when SLACK_APP_TOKEN is set), Tavus callbacks, and /healthz. Storage opens and migrates
+    on start-up; everything closes on clean-up."""
+    services = build_services(settings, socket_timing)
+    # In Socket Mode Slack reaches Bolt over the WebSocket, so no Slack route is served: a
+    # POST to /slack/events is 404 like any unknown path.
+    slack_path = None if services.socket is not None else SLACK_EVENTS_PATH
+    web_app = web.Application() if slack_path is None else services.bolt.web_app(path=slack_path)
     web_app[SERVICES] = services
+    surface = Surface(
+        bolt=services.bolt,
+        web_app=web_app,
+        settings=settings,
+        storage=services.storage,
+        workflow=services.workflow,
+        voices=services.voices,
+        relay=services.relay,
+        sessions=services.sessions,
+        readiness=services.readiness,
+        slack_path=slack_path,
+    )
+    for door in DOORS:
+        door.register(surface)
 
     async def start(_: web.Application) -> None:
+        socket = services.socket
         if socket is not None:
             logger.info("Slack: Socket Mode (SLACK_APP_TOKEN); %s is not served", SLACK_EVENTS_PATH)
             # First, before anything else is opened: a refused app token stops start-up.
             await socket.open()
         else:
             logger.info("Slack: HTTP mode; Slack sends requests to POST %s", SLACK_EVENTS_PATH)
-        await storage.open()
-        workflow.spawn(readiness.slack.problem(), "check the Slack token")
-        workflow.spawn(_warm_voice_cache(voices), "check the Tavus key and load voices")
+        await services.storage.open()
+        supervisor = services.supervisor
+        supervisor.spawn(services.readiness.slack.problem(), "check the Slack token")
+        supervisor.spawn(_warm_voice_cache(services.voices), "check the Tavus key and load voices")
         if socket is not None:
             await socket.connect()
         # Pending messages and open requests resume at once, before any new work arrives.
-        loops.start("outbox", outbox.run())
-        loops.start("reconciler", reconciler.run())
-        loops.start("media sweep", every(MEDIA_SWEEP_SECONDS, relay.sweep, "media sweep"))
+        supervisor.start_loop("outbox", services.outbox.run())
+        supervisor.start_loop("reconciler", services.reconciler.run())
+        supervisor.start_loop(
+            "media sweep", every(MEDIA_SWEEP_SECONDS, services.relay.sweep, "media sweep")
+        )
 
     async def stop(_: web.Application) -> None:
         # Stop taking new work first (Slack requests, then the loops); what is in flight is
         # either finished within the grace period or left recorded (outbox rows,
         # create_sent_at) for the next start.
-        if socket is not None:
-            await socket.close()
-        await loops.stop()
-        await workflow.close(grace_seconds=SHUTDOWN_GRACE_SECONDS)
-        await relay.aclose()
-        await voices.close()
-        await tavus.aclose()
-        await storage.close()
+        if services.socket is not None:
+            await services.socket.close()
+        await services.supervisor.close(grace_seconds=SHUTDOWN_GRACE_SECONDS)
+        await services.relay.aclose()
+        await services.voices.close()
+        await services.tavus.aclose()
+        await services.storage.close()
 
     web_app.on_startup.append(start)
     web_app.on_cleanup.append(stop)

@@ -17,12 +17,12 @@ from typing import Any
 
 import sqlite_utils
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
-from replicas.notifier import SLACK_ERRORS
 from replicas.outbox import OutboxWorker
-from server.loops import Loops
+from replicas.supervisor import Supervisor
 from server.socket_mode import SocketModeConnection
+from slack_access.clients import SlackClients
+from slack_access.errors import SLACK_ERRORS
 from storage import outbox as outbox_store
 from storage.database import Storage
 from storage.replicas import utc_now
@@ -68,10 +68,12 @@ class CachedCheck:
             return self._answer
 
 
-def slack_token_check(slack: AsyncWebClient) -> CachedCheck:
+def slack_token_check(slack: SlackClients) -> CachedCheck:
+    """auth.test with SLACK_BOT_TOKEN: the bot's own installation (also the start-up check)."""
+
     async def check() -> str | None:
         try:
-            identity = await slack.auth_test()
+            identity = await slack.for_workspace(None, None).auth_test()
         except SlackApiError as error:
             code = error.response.get("error")
             logger.error("Slack rejected SLACK_BOT_TOKEN: %s", code)
@@ -120,14 +122,14 @@ class Readiness:
         storage: Storage,
         slack: CachedCheck,
         tavus: CachedCheck,
-        loops: Loops,
+        supervisor: Supervisor,
         outbox: OutboxWorker,
         socket: SocketModeConnection | None,
     ) -> None:
         self._storage = storage
         self.slack = slack
         self.tavus = tavus
-        self._loops = loops
+        self._supervisor = supervisor
         self._outbox = outbox
         self._socket = socket
 
@@ -135,7 +137,7 @@ class Readiness:
         checks: dict[str, str | None] = {"database": await self._database()}
         slack, tavus = await asyncio.gather(self.slack.problem(), self.tavus.problem())
         checks["slack"], checks["tavus"] = slack, tavus
-        stopped = self._loops.stopped()
+        stopped = self._supervisor.stopped_loops()
         checks["loops"] = f"stopped: {', '.join(stopped)}" if stopped else None
         if self._socket is not None:
             connected = await self._socket.is_connected()

@@ -14,12 +14,26 @@ from typing import Any
 import sqlite_utils
 
 from domain.record import ReplicaRecord
-from domain.request import Mode, ReplicaRequest, SlackOrigin, State
+from domain.request import Mode, ReplicaRequest, SlackOrigin
+from domain.states import OPEN, State, Transition, sources, target
 
 REQUESTS = "replica_requests"
 CALLBACKS = "tavus_callbacks"
+
+
+def _in(states: frozenset[State]) -> str:
+    """SQL condition: the request is in one of `states`."""
+    return "state IN ({})".format(", ".join(f"'{state.value}'" for state in sorted(states)))
+
+
+def _from(transition: Transition) -> str:
+    """SQL guard of a conditional UPDATE: the states `transition` may start from
+    (domain/states.py's table)."""
+    return _in(sources(transition))
+
+
 # SQL condition "the request may still get a training result".
-IS_OPEN = "state IN ({})".format(", ".join(f"'{state.value}'" for state in State if state.is_open))
+IS_OPEN = _in(OPEN)
 
 
 def utc_now() -> str:
@@ -57,6 +71,7 @@ def _record(row: dict[str, Any]) -> ReplicaRecord:
         message_ts=row["message_ts"],
         finished_at=row["finished_at"],
         create_sent_at=row["create_sent_at"],
+        training_progress=row.get("training_progress"),
     )
 
 
@@ -150,7 +165,7 @@ def mark_create_sent(db: sqlite_utils.Database, request_id: int) -> bool:
     return _update(
         db,
         request_id,
-        "state = 'submitting' AND create_sent_at IS NULL",
+        f"state = '{State.SUBMITTING.value}' AND create_sent_at IS NULL",
         {"create_sent_at": utc_now()},
     )
 
@@ -178,9 +193,9 @@ def adopt_replica(
     return _update(
         db,
         request_id,
-        "state IN ('submitting', 'uncertain', 'not_created') AND replica_id IS NULL",
+        f"{_from(Transition.ADOPTED)} AND replica_id IS NULL",
         {
-            "state": State.TRAINING.value,
+            "state": target(Transition.ADOPTED).value,
             "replica_id": replica_id,
             "tavus_status": tavus_status,
             "error_message": None,
@@ -196,9 +211,9 @@ def mark_training(
     return _update(
         db,
         request_id,
-        "state = 'submitting'",
+        _from(Transition.ACCEPTED),
         {
-            "state": State.TRAINING.value,
+            "state": target(Transition.ACCEPTED).value,
             "replica_id": replica_id,
             "tavus_status": tavus_status,
             "submitted_at": utc_now(),
@@ -211,11 +226,15 @@ def mark_create_failed(
 ) -> bool:
     """The create failed: NOT_CREATED (certainly nothing started) or UNCERTAIN; or an
     UNCERTAIN one turned out NOT_CREATED."""
+    transition = Transition.CREATE_FAILED
+    if state is State.UNCERTAIN:
+        transition = Transition.CREATE_UNCERTAIN
+    assert target(transition) is state, f"no create failure leads to {state}"
     finished = {"finished_at": utc_now()} if not state.is_open else {}
     return _update(
         db,
         request_id,
-        f"state IN ('submitting', 'uncertain') AND state != '{state.value}' AND replica_id IS NULL",
+        f"{_from(transition)} AND replica_id IS NULL",
         {"state": state.value, "error_message": error_message, **finished},
     )
 
@@ -227,24 +246,39 @@ def finish_training(
     succeeded: bool,
     tavus_status: str,
     error_message: str | None,
+    training_progress: str | None = None,
 ) -> bool:
     """Record the training result once. False if the request had already finished."""
+    transition = Transition.SUCCEEDED if succeeded else Transition.FAILED
     return _update(
         db,
         request_id,
-        IS_OPEN,
+        _from(transition),
         {
-            "state": (State.SUCCEEDED if succeeded else State.FAILED).value,
+            "state": target(transition).value,
             "tavus_status": tavus_status,
             "error_message": error_message,
             "finished_at": utc_now(),
+            **_progress(training_progress),
         },
     )
 
 
-def note_tavus_status(db: sqlite_utils.Database, request_id: int, tavus_status: str) -> None:
-    """Keep the latest raw in-progress status of an open request."""
-    _update(db, request_id, IS_OPEN, {"tavus_status": tavus_status})
+def note_tavus_status(
+    db: sqlite_utils.Database,
+    request_id: int,
+    tavus_status: str,
+    *,
+    training_progress: str | None = None,
+) -> None:
+    """Keep the latest raw in-progress status (and progress, when Tavus gave one) of an open
+    request."""
+    _update(db, request_id, IS_OPEN, {"tavus_status": tavus_status, **_progress(training_progress)})
+
+
+def _progress(training_progress: str | None) -> dict[str, str]:
+    """A progress Tavus reported replaces the last one; no report leaves it as it was."""
+    return {} if training_progress is None else {"training_progress": training_progress}
 
 
 def record_callback(

@@ -140,9 +140,9 @@ class Bot:
     async def settle(self) -> None:
         """Wait for the work the bot does after answering (calling Tavus, posting to Slack)."""
         services = self.services
-        await services.workflow.idle()
+        await services.supervisor.idle()
         await services.outbox.idle()
-        await services.workflow.idle()
+        await services.supervisor.idle()
         await services.outbox.idle()
 
     # -- Slack into the bot --------------------------------------------------------------------

@@ -13,7 +13,8 @@ from blocks import Message, escape
 from blocks.help import help_message
 from blocks.messages import moved_to_dm_notice, outcome_reply, status_message
 from domain.record import ReplicaRecord
-from domain.request import Mode, ReplicaRequest, SlackOrigin, State
+from domain.request import Mode, ReplicaRequest, SlackOrigin
+from domain.states import State
 from domain.training_errors import hint_for
 
 VIDEO = ReplicaRequest(

@@ -14,10 +14,10 @@ from domain.request import (
     MAX_NAME_LENGTH,
     Mode,
     ReplicaRequest,
-    State,
     is_http_url,
     mode_for_url,
 )
+from domain.states import State
 
 VOICES = frozenset({"anna", "james", "julia"})
 VIDEO_URL = "https://media.example/jane-training.mp4"

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.record import ReplicaRecord
-from domain.request import Mode, ReplicaRequest, SlackOrigin, State
-from replicas import workflow as workflow_module
+from domain.request import Mode, ReplicaRequest, SlackOrigin
+from domain.states import State
+from replicas import ambiguous as ambiguous_module
 from storage import replicas as store
 from tests.conftest import Bot, BotFactory, eventually
 from tests.handlers.test_replica_form import VIDEO
@@ -103,7 +104,7 @@ async def test_a_create_that_times_out_after_tavus_got_it_is_found_not_resent(
 
 async def given_up(make_bot: BotFactory, monkeypatch: pytest.MonkeyPatch) -> Bot:
     """A bot whose create got a 502 and which found no replica for it in Tavus's list."""
-    monkeypatch.setattr(workflow_module, "UNCERTAIN_GIVE_UP", timedelta(0))
+    monkeypatch.setattr(ambiguous_module, "UNCERTAIN_GIVE_UP", timedelta(0))
     bot = await make_bot(**FAST_POLL)
     bot.tavus.answer_next_create(502, {"error": "bad gateway"})
     await submit_video(bot)

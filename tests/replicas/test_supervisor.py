@@ -1,4 +1,5 @@
-"""loops: background loops never end silently; a failed round backs off and goes on."""
+"""replicas.supervisor: background loops never end silently; a failed round backs off and goes
+on; finite work is logged, waited for and cancelled at shutdown."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 
 import pytest
 
-from server.loops import Loops, every
+from replicas.supervisor import Supervisor, every
 
 
 async def test_every_survives_any_error_and_backs_off(
@@ -42,7 +43,7 @@ async def test_every_survives_any_error_and_backs_off(
 
 
 async def test_a_loop_that_ends_is_named_and_logged(caplog: pytest.LogCaptureFixture) -> None:
-    running = Loops()
+    running = Supervisor()
 
     async def forever() -> None:
         await asyncio.Event().wait()
@@ -50,10 +51,38 @@ async def test_a_loop_that_ends_is_named_and_logged(caplog: pytest.LogCaptureFix
     async def crashes() -> None:
         raise RuntimeError("boom")
 
-    running.start("steady", forever())
-    running.start("fragile", crashes())
+    running.start_loop("steady", forever())
+    running.start_loop("fragile", crashes())
     await asyncio.sleep(0.01)
-    assert running.stopped() == ["fragile"]
+    assert running.stopped_loops() == ["fragile"]
     assert any("Background loop fragile stopped" in r.getMessage() for r in caplog.records)
-    await running.stop()
-    assert set(running.stopped()) == {"steady", "fragile"}
+    await running.stop_loops()
+    assert set(running.stopped_loops()) == {"steady", "fragile"}
+
+
+async def test_finite_work_is_logged_waited_for_and_cancelled_after_the_grace(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    supervisor = Supervisor()
+    finished: list[str] = []
+
+    async def quick() -> None:
+        finished.append("quick")
+
+    async def broken() -> None:
+        raise ValueError("a bug")
+
+    async def hangs() -> None:
+        await asyncio.Event().wait()
+
+    supervisor.spawn(quick(), "quick work")
+    supervisor.spawn(broken(), "broken work")
+    await supervisor.idle()
+    assert finished == ["quick"]
+    [failure] = [r for r in caplog.records if r.getMessage() == "broken work failed"]
+    assert failure.exc_info is not None
+    supervisor.spawn(hangs(), "hanging work")
+    started = asyncio.get_running_loop().time()
+    await supervisor.close(grace_seconds=0.1)
+    assert asyncio.get_running_loop().time() - started < 1
+    await supervisor.idle()  # nothing left

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from blocks import Message
-from blocks.messages import outcome_reply as real_outcome_reply
 from domain.record import ReplicaRecord
-from domain.request import State
+from domain.states import State
+from storage import outbox as outbox_store
 from storage import replicas as store
 from tests.conftest import Bot, BotFactory, eventually
 from tests.handlers.test_replica_form import VIDEO
@@ -78,19 +77,22 @@ async def test_a_huge_tavus_error_is_told_bounded_and_polling_goes_on(
     # The loop is alive and keeps polling.
     rounds = bot.services.reconciler.rounds
     await eventually(lambda: bot.services.reconciler.rounds > rounds + 1)
-    assert bot.services.loops.stopped() == []
+    assert bot.services.supervisor.stopped_loops() == []
 
 
 async def test_an_unexpected_error_on_one_request_is_logged_backed_off_and_isolated(
     make_bot: BotFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
 
-    def outcome_reply(record: ReplicaRecord) -> Message:
-        if record.request.replica_name == "Boom":
-            raise RuntimeError("a bug that only this request meets")
-        return real_outcome_reply(record)
+    real_enqueue_reply = outbox_store.enqueue_reply
 
-    monkeypatch.setattr("replicas.workflow.outcome_reply", outcome_reply)
+    def enqueue_reply(db: Any, request_id: int, kind: str) -> None:
+        # While its result is being announced, in the state change's transaction.
+        if store.get_request(db, request_id).request.replica_name == "Boom":
+            raise RuntimeError("a bug that only this request meets")
+        real_enqueue_reply(db, request_id, kind)
+
+    monkeypatch.setattr(outbox_store, "enqueue_reply", enqueue_reply)
     bot = await make_bot(**FAST_POLL)
     await submit(bot, "Boom")
     await submit(bot, "Fine")
@@ -103,9 +105,9 @@ async def test_an_unexpected_error_on_one_request_is_logged_backed_off_and_isola
     # Backed off: skipped for a growing number of rounds, not retried every round.
     assert len(failures) < bot.services.reconciler.rounds - 1
     assert (await record(bot, 1)).state is State.TRAINING  # nothing half-recorded
-    assert bot.services.loops.stopped() == []
+    assert bot.services.supervisor.stopped_loops() == []
     # Once the fault is gone, a later round announces it.
-    monkeypatch.setattr("replicas.workflow.outcome_reply", real_outcome_reply)
+    monkeypatch.setattr(outbox_store, "enqueue_reply", real_enqueue_reply)
     await eventually(
         lambda: any("Boom" in m.text and "is ready" in m.text for m in replies(bot)), 15
     )

@@ -11,7 +11,8 @@ import pytest
 import sqlite_utils
 
 from domain.record import ReplicaRecord
-from domain.request import Mode, ReplicaRequest, SlackOrigin, State
+from domain.request import Mode, ReplicaRequest, SlackOrigin
+from domain.states import State
 from storage import replicas as store
 from storage.database import open_database
 from storage.migrations import migrations

@@ -1,0 +1,55 @@
+"""What the requester is told when a create fails, for sure or maybe. Stored as the request's
+`error_message` and shown in its thread; the operator's details go to the log instead."""
+
+from __future__ import annotations
+
+from media_relay.relay import RelayError
+from tavus.errors import (
+    TavusAuthError,
+    TavusError,
+    TavusProtocolError,
+    TavusRejectedError,
+    error_text,
+)
+
+API_KEY_REJECTED = (
+    "Tavus rejected this bot's API key. Ask whoever runs the bot to check TAVUS_API_KEY. "
+    "Nothing was created."
+)
+TAVUS_UNREACHABLE = (
+    "I could not reach Tavus, so nothing was created and nothing was charged. Try again in a "
+    "few minutes."
+)
+NO_REPLICA_LISTED = (
+    "Tavus has no replica from this request, so nothing was created and nothing was charged. "
+    "You can submit it again."
+)
+RESTARTED = "the bot restarted before Tavus answered"
+
+
+def relay_failed(error: RelayError) -> str:
+    return f"{error.user_message} Nothing was sent to Tavus."
+
+
+def refused(error: TavusRejectedError) -> str:
+    """Tavus (or something in front of it) refused the create: certainly nothing was made."""
+    if isinstance(error, TavusAuthError):
+        return API_KEY_REJECTED
+    words = error_text(error.body)
+    if words is not None:
+        return f"Tavus said: {words}"
+    return (
+        f"{error.reason}, so nothing was created. Ask whoever runs the bot to check that it "
+        "can reach Tavus; its log has the details."
+    )
+
+
+def ambiguous(error: TavusError) -> str:
+    """Tavus may have acted on the create: why the bot cannot tell."""
+    if isinstance(error, TavusProtocolError):
+        what = "its answer could not be read"
+    elif error.status_code:
+        what = f"it failed with HTTP {error.status_code}"
+    else:
+        what = "no answer came back"
+    return f"Tavus got the request but {what}"
