@@ -141,8 +141,12 @@ def reply_message(kind: str, record: ReplicaRecord) -> Message:
 
 def moved_to_dm_notice(channel_id: str) -> Message:
     """Said in the requester's DM when the bot cannot post where the request was made."""
+    # The same words for every reason Slack gave (not a member, a private channel the bot
+    # cannot join, an archived channel): the notice may be posted after a restart, when the
+    # reason is no longer known, and each case has the same fix.
     text = (
-        f"I can't post in <#{channel_id}> (I'm not a member there), so I'll keep you posted "
-        "here. Invite me to that channel to see replica updates there next time."
+        f"I can't post in <#{channel_id}> (I'm not a member there, or it was archived), so "
+        "I'll keep you posted here. If that channel is still in use, invite me to it to see "
+        "replica updates there next time."
     )
     return _reply(text)

@@ -27,7 +27,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from blocks import escape
+from blocks import TEXT_LIMIT, escape_within
 from domain.consent import consent_sentence
 from domain.form import Field, FormDraft
 from domain.media import IMAGE_FORMATS, MAX_VIDEO_SIZE
@@ -46,9 +46,12 @@ USE_SLACK_FILE = "use_slack_file"
 OPTION_TEXT_LIMIT = 75
 OPTION_VALUE_LIMIT = 150
 ELLIPSIS = "…"
+# The consent sentence holds the requester's name, which comes from Slack: bounded, with room
+# for the words around it in its section.
+CONSENT_LIMIT = TEXT_LIMIT - 200
 NEEDS_PUBLIC_URL = (
     "To train from files shared in Slack, the bot needs a public URL that Tavus can download "
-    "from: whoever runs the bot sets `PUBLIC_URL` (see its README). Until then, paste a link."
+    "from: ask whoever runs the bot to give it one (see its README). Until then, paste a link."
 )
 
 MODE_LABELS = {Mode.VIDEO: "From a video", Mode.IMAGE: "From a photo"}
@@ -275,7 +278,7 @@ def _video_media(draft: FormDraft, context: ModalContext) -> list[Block]:
             text=MarkdownTextObject(
                 text="*No consent video?* The training video must open with this "
                 "sentence, spoken by the person on camera:\n>"
-                + escape(consent_sentence(context.requester_name))
+                + escape_within(consent_sentence(context.requester_name), CONSENT_LIMIT)
             ),
         ),
     ]

@@ -23,8 +23,8 @@ BUTTON_TEXT_LIMIT = 75
 PROBLEM_LIMIT = 300
 NO_PUBLIC_URL = (
     "To train from files shared in Slack, I need a public URL Tavus can download from: "
-    "whoever runs me sets `PUBLIC_URL` (see the README). Meanwhile you can paste a link "
-    "to the file."
+    "ask whoever runs me to give me one (see my README). Meanwhile you can paste a link to "
+    "the file."
 )
 
 

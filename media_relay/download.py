@@ -38,10 +38,12 @@ FILES_INFO_ERRORS = {
     "file_not_found": "That file is no longer in Slack (deleted, or not shared where the bot "
     "can see it): share it again and try again.",
     "file_deleted": "That file was deleted from Slack: share it again and try again.",
-    "token_revoked": "Slack refused the bot's token: ask the bot's admin to reinstall the app.",
     "ratelimited": "Slack is asking the bot to slow down: try again in a minute.",
 }
-TOKEN_REFUSED = "Slack refused the bot's token: ask the bot's admin to check SLACK_BOT_TOKEN."
+TOKEN_REFUSED = (
+    "Slack refused the bot's token: ask the bot's admin to check its Slack token, or to "
+    "reinstall the app."
+)
 
 
 class RelayError(Exception):
@@ -153,7 +155,7 @@ class Downloader:
             ) from error
         except httpx.HTTPError as error:
             raise RelayError(
-                f"The download of {file.name} from Slack broke off: try again.",
+                f"The download of {file.name or 'the file'} from Slack broke off: try again.",
                 f"download of {file.id} failed: {error!r}",
             ) from error
 
@@ -220,7 +222,7 @@ class Downloader:
             await spool.write(chunks)
         if total == 0:
             raise RelayError(
-                f"{file.name} is empty in Slack: share the file again.",
+                f"{file.name or 'The file'} is empty in Slack: share the file again.",
                 f"download of {file.id} was empty",
             )
         return total

@@ -101,7 +101,8 @@ class MediaRelay:
         if self._public_url is None:
             raise RelayError(
                 "The bot cannot pass Slack files to Tavus without a public address: ask the "
-                "bot's admin to set PUBLIC_URL, or give a link to the video instead.",
+                "bot's admin to give it one (see its README), or give a link to the video "
+                "instead.",
                 "PUBLIC_URL is not set",
             )
         file = await self._downloader.file_info(

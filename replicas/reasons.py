@@ -13,7 +13,7 @@ from tavus.errors import (
 )
 
 API_KEY_REJECTED = (
-    "Tavus rejected this bot's API key. Ask whoever runs the bot to check TAVUS_API_KEY. "
+    "Tavus rejected this bot's API key. Ask whoever runs the bot to check its Tavus key. "
     "Nothing was created."
 )
 TAVUS_UNREACHABLE = (
@@ -49,7 +49,7 @@ def ambiguous(error: TavusError) -> str:
     if isinstance(error, TavusProtocolError):
         what = "its answer could not be read"
     elif error.status_code:
-        what = f"it failed with HTTP {error.status_code}"
+        what = "it failed while handling it"
     else:
         what = "no answer came back"
     return f"Tavus got the request but {what}"

@@ -1,7 +1,8 @@
 """The poller: asks Tavus about every open request, soon after start-up and then every
 POLL_INTERVAL_SECONDS, so a lost callback (or none at all, without PUBLIC_URL) loses nothing.
 
-It is a door like the others: each round is `ReplicaWorkflow.reconcile`.
+It is a door like the others: each round asks the workflow to move every open request on
+(`ReplicaWorkflow.reconcile_request`), each on its own, then to resolve ambiguous creates.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ MAX_SKIPPED_ROUNDS = 12  # a request that keeps failing is still tried about eve
 
 def next_delay(interval: float, failures: int) -> float:
     """Seconds to the next round: the interval with jitter, doubled per failed round."""
-    delay = interval * 2**failures if failures else interval
+    # 2.0 ** 30 bounds the float: weeks of failed rounds must not overflow and end the loop.
+    delay = interval * 2.0 ** min(failures, 30)
     return min(max(delay, interval), max(MAX_BACKOFF_SECONDS, interval)) * random.uniform(
         1 - JITTER, 1 + JITTER
     )
@@ -97,7 +99,7 @@ class Reconciler:
     def _failed(self, request_id: int) -> None:
         failures = self._failures.get(request_id, 0) + 1
         self._failures[request_id] = failures
-        skips = min(2 ** (failures - 1) - 1, MAX_SKIPPED_ROUNDS)
+        skips = min(2 ** min(failures, 10) - 1, MAX_SKIPPED_ROUNDS)  # 1, 3, 7, then 12
         logger.exception(
             "Polling request %s failed (%d time(s)); skipping it for %d round(s)",
             request_id,

@@ -60,10 +60,6 @@ class Supervisor:
         task.add_done_callback(_loop_ended)
         self._loops[name] = task
 
-    @property
-    def loop_names(self) -> list[str]:
-        return list(self._loops)
-
     def stopped_loops(self) -> list[str]:
         """The loops that have ended (for any reason): each one is work nobody is doing."""
         return [name for name, task in self._loops.items() if task.done()]
@@ -95,4 +91,6 @@ async def every(seconds: float, work: Callable[[], Awaitable[object]], what: str
             logger.exception("%s failed; trying again later", what)
         else:
             failures = 0
-        await asyncio.sleep(min(seconds * 2**failures, max(seconds, MAX_BACKOFF_SECONDS)))
+        # 2.0 ** 30 bounds the float: a loop failing for weeks must not overflow and end.
+        delay = seconds * 2.0 ** min(failures, 30)
+        await asyncio.sleep(min(delay, max(seconds, MAX_BACKOFF_SECONDS)))

@@ -1,7 +1,8 @@
 """The replica workflow: submit → record → announce. Every entry point calls into here.
 
-Slack listeners, the Tavus callback route and the reconciler (polling) are thin adapters; the
-state machine, the Tavus calls and the Slack messages about a request live here.
+Slack listeners, the Tavus callback route and the reconciler (polling) are thin adapters. The
+state machine's moves (domain/states.py) are made here, with the Tavus calls they need and the
+Slack messages they owe (queued in the outbox, rendered by blocks/messages.py on delivery).
 
 Rules this module keeps:
 - SQLite first: a request is recorded before Tavus is called, and a callback is recorded

@@ -101,4 +101,7 @@ def configure(level: int) -> None:
     handler.setFormatter(OneLineFormatter(FORMAT))
     logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger("aiohttp.server").addFilter(shorten_malformed_http)
+    # httpx logs every request's full URL at INFO; a relayed file's redirect URLs carry
+    # presigned secrets in their query, so only its warnings reach the log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("asyncio").addFilter(OutOfFilesLimiter())

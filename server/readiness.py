@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 
 OK_TTL_SECONDS = 60.0  # a good answer from Slack or Tavus is trusted this long
 PROBLEM_TTL_SECONDS = 10.0  # a bad one is asked again sooner, so recovery shows quickly
-REMOTE_TIMEOUT_SECONDS = 5.0  # load balancers wait a few seconds for a probe
+REMOTE_TIMEOUT_SECONDS = 5.0
+DATABASE_TTL_SECONDS = 1.0  # load balancers wait a few seconds for a probe
 
 
 class CachedCheck:
@@ -44,10 +45,14 @@ class CachedCheck:
         name: str,
         check: Callable[[], Awaitable[str | None]],
         *,
+        ok_ttl: float = OK_TTL_SECONDS,
+        problem_ttl: float = PROBLEM_TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
         self._check = check
+        self._ok_ttl = ok_ttl
+        self._problem_ttl = problem_ttl
         self._clock = clock
         self._answer: str | None = "not checked yet"
         self._expires = 0.0
@@ -63,7 +68,7 @@ class CachedCheck:
                 except TimeoutError:
                     answer = f"no answer within {REMOTE_TIMEOUT_SECONDS:g} s"
                 self._answer = answer
-                ttl = OK_TTL_SECONDS if answer is None else PROBLEM_TTL_SECONDS
+                ttl = self._ok_ttl if answer is None else self._problem_ttl
                 self._expires = self._clock() + ttl
             return self._answer
 
@@ -78,9 +83,9 @@ def slack_token_check(slack: SlackClients) -> CachedCheck:
             code = error.response.get("error")
             logger.error("Slack rejected SLACK_BOT_TOKEN: %s", code)
             return f"Slack rejected SLACK_BOT_TOKEN: {code}"
-        except SLACK_ERRORS as error:
+        except SLACK_ERRORS:
             logger.warning("Could not reach Slack to check SLACK_BOT_TOKEN", exc_info=True)
-            return f"Slack could not be reached: {error!r}"
+            return "Slack could not be reached"
         logger.info("Slack: connected as %s to %s", identity.get("user"), identity.get("team"))
         return None
 
@@ -98,7 +103,7 @@ def tavus_key_check(tavus: TavusClient) -> CachedCheck:
             return "Tavus rejected TAVUS_API_KEY"
         except TavusError as error:
             logger.warning("Could not reach Tavus to check TAVUS_API_KEY: %s", error)
-            return f"Tavus could not be reached: {error}"
+            return "Tavus could not be reached"
         return None
 
     return CachedCheck("tavus", check)
@@ -127,6 +132,11 @@ class Readiness:
         socket: SocketModeConnection | None,
     ) -> None:
         self._storage = storage
+        # /readyz is public: a flood of probes costs at most one write a second while the
+        # database is fine (a failing one is asked again at once, so recovery shows).
+        self._database = CachedCheck(
+            "database", self._write_heartbeat, ok_ttl=DATABASE_TTL_SECONDS, problem_ttl=0.0
+        )
         self.slack = slack
         self.tavus = tavus
         self._supervisor = supervisor
@@ -134,7 +144,7 @@ class Readiness:
         self._socket = socket
 
     async def report(self) -> Report:
-        checks: dict[str, str | None] = {"database": await self._database()}
+        checks: dict[str, str | None] = {"database": await self._database.problem()}
         slack, tavus = await asyncio.gather(self.slack.problem(), self.tavus.problem())
         checks["slack"], checks["tavus"] = slack, tavus
         stopped = self._supervisor.stopped_loops()
@@ -142,11 +152,8 @@ class Readiness:
         if self._socket is not None:
             connected = await self._socket.is_connected()
             checks["socket_mode"] = None if connected else "not connected to Slack"
-        checks["outbox"] = (
-            f"cannot record deliveries: {self._outbox.storage_error}"
-            if self._outbox.storage_error
-            else None
-        )
+        # Details of storage errors are in the log; the public body says only what fails.
+        checks["outbox"] = "cannot record deliveries" if self._outbox.storage_error else None
         failing = [name for name, problem in checks.items() if problem is not None]
         body: dict[str, Any] = {
             "status": "not ready" if failing else "ready",
@@ -156,18 +163,20 @@ class Readiness:
         }
         return Report(ready=not failing, body=body)
 
-    async def _database(self) -> str | None:
+    async def _write_heartbeat(self) -> str | None:
         try:
             await self._storage.run(_write_heartbeat)
-        except Exception as error:  # any failure to write is the answer, not a crash
-            return f"not writable: {error}"
+        except Exception:  # any failure to write is the answer, not a crash
+            logger.warning("Readiness: the database does not take writes", exc_info=True)
+            return "not writable"
         return None
 
     async def _backlog(self) -> dict[str, Any]:
         try:
             count, oldest = await self._storage.run(outbox_store.backlog)
-        except Exception as error:
-            return {"error": str(error)}
+        except Exception:
+            logger.warning("Readiness: could not read the outbox backlog", exc_info=True)
+            return {"error": "unreadable"}
         age = None
         if oldest is not None:
             age = round((datetime.now(UTC) - datetime.fromisoformat(oldest)).total_seconds(), 1)

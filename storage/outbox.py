@@ -129,6 +129,18 @@ class OutboxRow:
         return Announced(State(self.payload["state"]), self.payload.get("error_message"))
 
 
+def _payload(raw: str | None) -> dict[str, Any] | None:
+    """A row's payload; None if it is missing or unreadable, which fails that row alone when it
+    is delivered (reading every lane's head must never fail for one bad row)."""
+    if not raw:
+        return None
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
 def _row(row: dict[str, Any]) -> OutboxRow:
     target = None
     if row.get("target_channel_id") and row.get("target_key") and row.get("target_floor"):
@@ -144,7 +156,7 @@ def _row(row: dict[str, Any]) -> OutboxRow:
         request_id=row["request_id"],
         key=row["key"],
         kind=row["kind"],
-        payload=json.loads(row["payload"]) if row["payload"] else None,
+        payload=_payload(row["payload"]),
         state=row["state"],
         attempts=row["attempts"],
         version=row["version"],
@@ -344,10 +356,6 @@ def mark_failed(db: sqlite_utils.Database, row_id: int, error: str) -> None:
     db.execute(
         f"UPDATE {OUTBOX} SET state = 'failed', last_error = ? WHERE id = ?", [error, row_id]
     )
-
-
-def unsent_count(db: sqlite_utils.Database) -> int:
-    return backlog(db)[0]
 
 
 def backlog(db: sqlite_utils.Database) -> tuple[int, str | None]:

@@ -94,7 +94,8 @@ def test_without_a_public_url_the_form_says_so_and_offers_the_link() -> None:
     view = modal(draft_from_files([VIDEO]), context(VIDEO, can_relay=False))
     inputs = input_blocks(view)
     assert Field.TRAIN_VIDEO_URL in inputs and Field.SLACK_FILE not in inputs
-    assert "PUBLIC_URL" in NEEDS_PUBLIC_URL and NEEDS_PUBLIC_URL in str(view)
+    assert "public URL" in NEEDS_PUBLIC_URL and NEEDS_PUBLIC_URL in str(view)
+    assert "PUBLIC_URL" not in NEEDS_PUBLIC_URL  # words for users, not settings
     assert buttons(view) == []
 
 

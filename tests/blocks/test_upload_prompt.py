@@ -50,5 +50,5 @@ def test_mixed_files_offer_the_usable_one_and_explain_the_other() -> None:
 
 def test_without_a_public_url_it_explains_and_offers_a_link() -> None:
     message = upload_prompt([VIDEO], "C1:1.2", can_relay=False).as_kwargs()
-    assert "PUBLIC_URL" in message["text"]
+    assert "public URL" in message["text"] and "PUBLIC_URL" not in message["text"]
     assert buttons(message["blocks"])[0]["text"]["text"] == "Create a replica from a link"

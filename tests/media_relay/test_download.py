@@ -17,11 +17,11 @@ def test_every_refused_token_is_explained_as_one(code: str) -> None:
     ("code", "says"),
     [
         ("missing_scope", "files:read scope"),
-        ("token_revoked", "reinstall the app"),
+        ("token_revoked", "check its Slack token"),
         ("file_not_found", "no longer in Slack"),
         ("file_deleted", "was deleted from Slack"),
         ("ratelimited", "slow down"),
-        ("invalid_auth", "check SLACK_BOT_TOKEN"),
+        ("invalid_auth", "check its Slack token"),
         ("something_new", "(something_new): try again, or share the file again"),
         ("", "(no reason given)"),
     ],

@@ -620,7 +620,8 @@ async def test_without_public_url_nothing_is_fetched(
     finally:
         await relay.aclose()
 
-    assert "PUBLIC_URL" in raised.value.user_message
+    assert "public address" in raised.value.user_message
+    assert "PUBLIC_URL" not in raised.value.user_message  # words for users, not settings
     assert fake_slack.calls == []
 
 

@@ -224,7 +224,7 @@ async def test_a_reply_still_tells_the_state_it_was_owed_for_after_the_request_m
     await delivered(bot)
     [uncertain] = posts_of(bot, "1:uncertain")
     assert "no clear answer" in uncertain.text
-    assert "Tavus got the request but it failed with HTTP 500" in uncertain.text
+    assert "Tavus got the request but it failed while handling it" in uncertain.text
     [adopted] = posts_of(bot, "1:adopted")
     assert "`r0001`" in adopted.text and float(uncertain.ts) < float(adopted.ts)
     [root] = posts_of(bot, "1:status")

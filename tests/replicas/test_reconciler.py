@@ -15,3 +15,8 @@ def test_next_delay_jitters_and_backs_off(failures: int) -> None:
 
 def test_an_interval_longer_than_the_cap_is_kept() -> None:
     assert next_delay(7200, 3) >= 7200 * 0.9
+
+
+def test_weeks_of_failed_rounds_never_overflow_the_delay() -> None:
+    # 2 ** 1100 as a float overflows: the poller would end instead of backing off.
+    assert next_delay(300, 1100) <= MAX_BACKOFF_SECONDS * 1.1

@@ -157,3 +157,16 @@ def test_failed_accept_retries_count_as_the_same_trouble() -> None:
     )
 
     assert not limiter(retry)
+
+
+def test_httpx_request_urls_stay_out_of_the_log() -> None:
+    # A relayed file's redirect URLs carry presigned secrets; httpx logs each URL at INFO.
+    # Run in a child: configure() changes the process's logging for good.
+    import subprocess
+
+    check = (
+        "import logging; from server import log_format; log_format.configure(logging.DEBUG);"
+        "assert not logging.getLogger('httpx').isEnabledFor(logging.INFO)"
+    )
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -193,4 +193,4 @@ async def test_an_upload_over_the_socket_is_acked_and_prompted_once(socket_bot: 
     await socket_bot.settle()
     [prompt] = socket_bot.slack.ephemerals
     # Socket Mode without PUBLIC_URL: the prompt says how to enable file shares.
-    assert "PUBLIC_URL" in prompt.text
+    assert "public URL" in prompt.text and "PUBLIC_URL" not in prompt.text

@@ -97,7 +97,7 @@ def test_retry_later_keeps_doubt_and_reports_when_it_is_due(db: sqlite_utils.Dat
     assert later.state == "sending" and later.attempts == 1
     assert later.target == IN_C1  # where to look before posting again
     outbox.mark_failed(db, row.id, "msg_too_long")
-    assert outbox.unsent_count(db) == 0
+    assert outbox.backlog(db) == (0, None)
 
 
 def test_a_failed_look_keeps_the_doubt_only_an_answer_clears_it(db: sqlite_utils.Database) -> None:
@@ -341,3 +341,13 @@ def test_the_lanes_migration_puts_older_rows_in_their_requests_lanes(tmp_path: P
             )
     finally:
         db.close()
+
+
+def test_one_unreadable_payload_fails_only_its_own_row(db: sqlite_utils.Database) -> None:
+    outbox.enqueue_dm(db, "U2", "broken", MESSAGE)
+    outbox.enqueue_dm(db, "U3", "fine", MESSAGE)
+    db.execute("UPDATE outbox SET payload = '{bad' WHERE key = 'dm:U2:broken'")
+    due, _ = outbox.due(db, soon(), frozenset())  # reading every lane's head still works
+    broken, fine = due
+    assert broken.key == "dm:U2:broken" and broken.payload is None  # fails when delivered
+    assert fine.payload == MESSAGE
