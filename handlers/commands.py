@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.help import help_message
@@ -22,11 +22,15 @@ FORM_NOT_OPENED = "Sorry, Slack would not let me open the replica form. Please {
 
 
 def register(surface: Surface) -> None:
-    sessions = surface.sessions
+    sessions, access = surface.sessions, surface.access
 
     @surface.bolt.command(COMMAND)
     async def on_command(
-        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+        ack: AsyncAck,
+        command: dict[str, Any],
+        client: AsyncWebClient,
+        respond: AsyncRespond,
+        context: AsyncBoltContext,
     ) -> None:
         text = (command.get("text") or "").strip()
         if text.lower() in HELP_WORDS:
@@ -35,7 +39,16 @@ def register(surface: Surface) -> None:
         await ack()
         draft = draft_from_command_text(text)
         form = ModalContext(channel_id=command["channel_id"], requester_id=command["user_id"])
-        if not await open_replica_form(sessions, client, command["trigger_id"], draft, form):
-            await respond(
-                response_type="ephemeral", text=FORM_NOT_OPENED.format(what="run /replica")
-            )
+        problem = await open_replica_form(
+            sessions,
+            access,
+            client,
+            command["trigger_id"],
+            draft,
+            form,
+            team_id=context.team_id,
+            enterprise_id=context.enterprise_id,
+            not_opened=FORM_NOT_OPENED.format(what="run /replica"),
+        )
+        if problem is not None:  # no form: a refusal, or Slack would not open it
+            await respond(response_type="ephemeral", text=problem)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.replica_modal import ModalContext
@@ -41,19 +41,27 @@ def _thread_of(message: dict[str, Any]) -> str:
 
 
 def register(surface: Surface) -> None:
-    app, storage, sessions = surface.bolt, surface.storage, surface.sessions
+    app, storage, sessions, access = (
+        surface.bolt,
+        surface.storage,
+        surface.sessions,
+        surface.access,
+    )
     can_relay = surface.settings.public_url is not None
 
     async def open_form_for(
         client: AsyncWebClient,
+        bolt_context: AsyncBoltContext,
         trigger_id: str,
         *,
         channel_id: str,
         requester_id: str,
         thread_ts: str,
         files: list[SlackFile],
-    ) -> bool:
-        """The request form, prefilled from shared files; False if Slack would not open it."""
+        again: str,
+    ) -> str | None:
+        """The request form, prefilled from shared files. None if it opened; otherwise what
+        to tell the requester (a refusal, or that Slack would not open it: try `again`)."""
         context = ModalContext(
             channel_id=channel_id,
             requester_id=requester_id,
@@ -62,7 +70,15 @@ def register(surface: Surface) -> None:
             can_relay=can_relay,
         )
         return await open_replica_form(
-            sessions, client, trigger_id, draft_from_files(files), context
+            sessions,
+            access,
+            client,
+            trigger_id,
+            draft_from_files(files),
+            context,
+            team_id=bolt_context.team_id,
+            enterprise_id=bolt_context.enterprise_id,
+            not_opened=FORM_NOT_OPENED.format(what=again),
         )
 
     @app.event({"type": "message", "subtype": "file_share"})
@@ -106,7 +122,11 @@ def register(surface: Surface) -> None:
 
     @app.action(CREATE_FROM_UPLOAD)
     async def on_create_from_upload(
-        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+        ack: AsyncAck,
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        respond: AsyncRespond,
+        context: AsyncBoltContext,
     ) -> None:
         await ack()
         key = str(body["actions"][0].get("value") or "")
@@ -114,19 +134,18 @@ def register(surface: Surface) -> None:
         if upload is None:
             await respond(response_type="ephemeral", replace_original=False, text=PROMPT_EXPIRED)
             return
-        if not await open_form_for(
+        problem = await open_form_for(
             client,
+            context,
             body["trigger_id"],
             channel_id=upload.channel_id,
             requester_id=body["user"]["id"],
             thread_ts=upload.thread_ts,
             files=upload.files,
-        ):
-            await respond(
-                response_type="ephemeral",
-                replace_original=False,
-                text=FORM_NOT_OPENED.format(what="click the button"),
-            )
+            again="click the button",
+        )
+        if problem is not None:  # the prompt stays, so the button can be tried again
+            await respond(response_type="ephemeral", replace_original=False, text=problem)
 
     @app.action(DISMISS_PROMPT)
     async def on_dismiss(ack: AsyncAck, respond: AsyncRespond) -> None:
@@ -135,7 +154,11 @@ def register(surface: Surface) -> None:
 
     @app.shortcut(SHORTCUT)
     async def on_shortcut(
-        ack: AsyncAck, shortcut: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+        ack: AsyncAck,
+        shortcut: dict[str, Any],
+        client: AsyncWebClient,
+        respond: AsyncRespond,
+        context: AsyncBoltContext,
     ) -> None:
         await ack()
         message = shortcut.get("message") or {}
@@ -143,14 +166,15 @@ def register(surface: Surface) -> None:
         if not files:
             await respond(response_type="ephemeral", text=NO_MEDIA)
             return
-        if not await open_form_for(
+        problem = await open_form_for(
             client,
+            context,
             shortcut["trigger_id"],
             channel_id=shortcut["channel"]["id"],
             requester_id=shortcut["user"]["id"],
             thread_ts=_thread_of(message),
             files=files,
-        ):
-            await respond(
-                response_type="ephemeral", text=FORM_NOT_OPENED.format(what="use the shortcut")
-            )
+            again="use the shortcut",
+        )
+        if problem is not None:
+            await respond(response_type="ephemeral", text=problem)

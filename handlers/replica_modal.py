@@ -27,6 +27,8 @@ from domain.request import Mode, SlackOrigin
 from domain.slack_files import SlackFile
 from handlers.form_sessions import FormSessions
 from handlers.surface import Surface
+from replicas.access import AccessPolicy
+from replicas.voices import VoiceCatalog
 from slack_access.errors import SLACK_ERRORS
 from tavus.errors import TavusError
 
@@ -83,32 +85,57 @@ async def fill_in_stubs(client: AsyncWebClient, files: Sequence[SlackFile]) -> l
 
 async def open_replica_form(
     sessions: FormSessions,
+    access: AccessPolicy,
     client: AsyncWebClient,
     trigger_id: str,
     draft: FormDraft,
     context: ModalContext,
-) -> bool:
-    """Open the request form; False (logged) if Slack refused, so the door can tell the user.
+    *,
+    team_id: str | None,
+    enterprise_id: str | None,
+    not_opened: str,
+) -> str | None:
+    """Open the request form for a requester who may create replicas. None if it opened;
+    otherwise what the door tells the requester: why they may not, or `not_opened` if Slack
+    refused (logged). `team_id`, `enterprise_id`: the workspace the door was used in.
 
-    The trigger_id dies ~3 s after the click, so the form opens before any other I/O; then the
-    requester's name (for the consent sentence) and Slack Connect files are filled in, through
-    the form's session, so that a click in the meantime is never undone.
+    The trigger_id dies ~3 s after the click, so nothing slow comes first: the access check is
+    settings, user-group members kept in memory (a bounded Slack call when they are not) and
+    one indexed SQLite count (replicas/access.py); then the form opens before any other I/O.
+    After that the requester's name (for the consent sentence) and Slack Connect files are
+    filled in, through the form's session, so that a click in the meantime is never undone.
     """
+    refusal = await access.may_create(context.requester_id, team_id, enterprise_id)
+    if refusal is not None:
+        return refusal.message
     session = await sessions.open(client, trigger_id, draft, context)
     if session is None:
-        return False
+        return not_opened
     name = await full_name(client, context.requester_id)
     filled = await fill_in_stubs(client, [f for f in context.slack_files if f.is_stub])
     await sessions.fill_in(client, session, name, filled)
-    return True
+    return None
+
+
+async def _known_voices(voices: VoiceCatalog, voice_name: str | None) -> frozenset[str] | None:
+    """The voices Tavus lists when the form names one (none needed otherwise); None if Tavus
+    could not say within Slack's deadline."""
+    if not voice_name:
+        return frozenset()
+    try:
+        return await _within_slack_deadline(voices.names())
+    except (TavusError, TimeoutError):
+        logger.warning("Could not check voice %r", voice_name, exc_info=True)
+        return None
 
 
 def register(surface: Surface) -> None:
-    app, workflow, voices, sessions = (
+    app, workflow, voices, sessions, access = (
         surface.bolt,
         surface.workflow,
         surface.voices,
         surface.sessions,
+        surface.access,
     )
 
     @app.action(Field.MODE.value)
@@ -168,17 +195,22 @@ def register(surface: Surface) -> None:
             await ack(response_action="errors", errors={Field.REPLICA_NAME: OUT_OF_DATE})
             return
         form = session.context
-        known_voices: frozenset[str] = frozenset()
-        if draft.voice_name:
-            try:
-                known_voices = await _within_slack_deadline(voices.names())
-            except (TavusError, TimeoutError):
-                logger.warning("Could not check voice %r", draft.voice_name, exc_info=True)
-                await ack(
-                    response_action="errors",
-                    errors={Field.VOICE_NAME: VOICES_UNAVAILABLE},
-                )
-                return
+        # Asked again: the month's limit may have been reached since the form opened, or the
+        # configuration changed. Alongside the voice check, not after it: each is bounded,
+        # and together they must fit in the 3 s Slack waits for this answer.
+        refusal, known_voices = await asyncio.gather(
+            access.may_create(
+                body["user"]["id"], context.team_id, context.enterprise_id, view_id=view["id"]
+            ),
+            _known_voices(voices, draft.voice_name),
+        )
+        if refusal is not None:
+            # Nothing is recorded, so nothing reaches Tavus.
+            await ack(response_action="errors", errors={Field.REPLICA_NAME: refusal.field_error})
+            return
+        if known_voices is None:
+            await ack(response_action="errors", errors={Field.VOICE_NAME: VOICES_UNAVAILABLE})
+            return
         checked = validate(draft, known_voices, form.slack_files)
         if isinstance(checked, dict):
             await ack(response_action="errors", errors=checked)

@@ -16,6 +16,7 @@ from slack_bolt.async_app import AsyncApp
 
 from handlers.form_sessions import FormSessions
 from media_relay.relay import MediaRelay
+from replicas.access import AccessPolicy
 from replicas.voices import VoiceCatalog
 from replicas.workflow import ReplicaWorkflow
 from settings import Settings
@@ -52,6 +53,8 @@ class Surface:
     relay: MediaRelay
     # Every door of the form (/replica, the upload prompt, the shortcut) shares its sessions.
     sessions: FormSessions
+    # Who may create: asked by every door before the form opens, and again on submission.
+    access: AccessPolicy
     readiness: Readiness
     # Where Slack sends HTTP requests (HTTP mode); None in Socket Mode, where Slack reaches Bolt
     # over the WebSocket and no Slack route is served.

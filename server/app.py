@@ -21,6 +21,7 @@ from handlers import (
 from handlers.form_sessions import FormSessions
 from handlers.surface import Door, Surface
 from media_relay.relay import MediaRelay
+from replicas.access import AccessPolicy
 from replicas.notifier import SlackNotifier
 from replicas.outbox import OutboxWorker
 from replicas.reconciler import Reconciler
@@ -56,6 +57,7 @@ class Services:
     supervisor: Supervisor
     readiness: Readiness
     sessions: FormSessions
+    access: AccessPolicy
     socket: SocketModeConnection | None  # None in HTTP mode
 
 
@@ -118,6 +120,9 @@ def build_services(settings: Settings, socket_timing: SocketModeTiming | None = 
     reconciler = Reconciler(workflow, settings.poll_interval_seconds)
     # Every door of the form (/replica, the upload prompt, the shortcut) shares its sessions.
     sessions = FormSessions(storage)
+    # Who may create (REPLICA_CREATORS, REPLICA_ADMINS, REPLICA_MONTHLY_LIMIT): the one place
+    # that decides, for every door and the form's submission.
+    access = AccessPolicy(settings, storage, clients)
     socket: SocketModeConnection | None = None
     if settings.slack_app_token is not None:
         socket = SocketModeConnection(
@@ -144,6 +149,7 @@ def build_services(settings: Settings, socket_timing: SocketModeTiming | None = 
         supervisor=supervisor,
         readiness=readiness,
         sessions=sessions,
+        access=access,
         socket=socket,
     )
 
@@ -169,6 +175,7 @@ def create_app(
         voices=services.voices,
         relay=services.relay,
         sessions=services.sessions,
+        access=services.access,
         readiness=services.readiness,
         slack_path=slack_path,
     )

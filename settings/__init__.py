@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,9 @@ DEFAULT_TAVUS_API_URL = "https://tavusapi.com"
 # Where Tavus reports training results; the last path segment is the per-request secret.
 TAVUS_CALLBACK_PATH = "/tavus/callback/"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Slack ids as Slack writes them: users U… (W… on Enterprise Grid), user groups S….
+USER_ID = re.compile(r"[UW][A-Z0-9]+")
+USER_GROUP_ID = re.compile(r"S[A-Z0-9]+")
 
 
 def is_http_url(value: str) -> bool:
@@ -53,6 +57,12 @@ class Settings:
     # How often open requests are checked with Tavus (a lost callback is found this way).
     poll_interval_seconds: float = 300.0
     tavus_timeout_seconds: float = 30.0
+    # Who may create replicas: user ids (U…/W…) and user group ids (S…); None: everyone.
+    replica_creators: tuple[str, ...] | None = None
+    # User ids who may see and delete every replica and export; they may always create.
+    replica_admins: tuple[str, ...] = ()
+    # Creates per requester per calendar month (UTC); None: no limit.
+    replica_monthly_limit: int | None = None
 
     def __repr__(self) -> str:
         # Never let a token or key reach a log line through repr().
@@ -63,7 +73,11 @@ class Settings:
             f"tavus_api_url={self.tavus_api_url!r}, log_level={self.log_level!r}, "
             f"media_dir={str(self.media_dir)!r}, "
             f"poll_interval_seconds={self.poll_interval_seconds}, "
-            f"tavus_timeout_seconds={self.tavus_timeout_seconds})"
+            f"tavus_timeout_seconds={self.tavus_timeout_seconds}, "
+            # Slack ids are not secrets, and an operator checking the config wants to see them.
+            f"replica_creators={self.replica_creators!r}, "
+            f"replica_admins={self.replica_admins!r}, "
+            f"replica_monthly_limit={self.replica_monthly_limit})"
         )
 
     @property
@@ -148,6 +162,39 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     poll_interval = seconds("POLL_INTERVAL_SECONDS", 300.0, 1.0)
     tavus_timeout = seconds("TAVUS_TIMEOUT_SECONDS", 30.0, 0.1)
 
+    def slack_ids(name: str, *, groups: bool) -> tuple[str, ...]:
+        """The ids in `name`, separated by commas or spaces, in order and once each."""
+        found = [part for part in re.split(r"[\s,]+", value(name)) if part]
+        allowed = (USER_ID, USER_GROUP_ID) if groups else (USER_ID,)
+        bad = [part for part in found if not any(kind.fullmatch(part) for kind in allowed)]
+        kinds = "user ids (U... or W...)" + (" and user group ids (S...)" if groups else "")
+        if bad:
+            listed = ", ".join(repr(part) for part in bad)
+            problems.append(
+                f"{name} must list Slack {kinds}, separated by commas or spaces; "
+                f"these are not: {listed}"
+            )
+        elif value(name) and not found:
+            # Only commas: "nobody" or "everyone"? Neither is guessed.
+            problems.append(f"{name} lists no ids: give some, or leave it unset")
+        return tuple(dict.fromkeys(found))
+
+    creators = slack_ids("REPLICA_CREATORS", groups=True) or None
+    admins = slack_ids("REPLICA_ADMINS", groups=False)
+
+    monthly_limit: int | None = None
+    raw_limit = value("REPLICA_MONTHLY_LIMIT")
+    if raw_limit:
+        # ASCII digits only: int() would also take "1_000", "+5" and other scripts' digits;
+        # and at most 18 (past 4,300 int() itself refuses; no month holds 10**18 creates).
+        if raw_limit.isascii() and raw_limit.isdigit() and 0 < len(raw_limit.lstrip("0")) <= 18:
+            monthly_limit = int(raw_limit)
+        else:
+            problems.append(
+                "REPLICA_MONTHLY_LIMIT must be a whole number of replicas per person per "
+                f"month, 1 or more, got {raw_limit[:40]!r}"
+            )
+
     log_level = (value("LOG_LEVEL") or "INFO").upper()
     if log_level not in LOG_LEVELS:
         problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
@@ -170,4 +217,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         media_dir=Path(value("MEDIA_DIR") or database_path.parent / "media"),
         poll_interval_seconds=poll_interval,
         tavus_timeout_seconds=tavus_timeout,
+        replica_creators=creators,
+        replica_admins=admins,
+        replica_monthly_limit=monthly_limit,
     )

@@ -220,3 +220,10 @@ def add_outbox_lanes(db: sqlite_utils.Database) -> None:
     # indexes. No table refers to outbox rows, so nothing else has to follow.
     outbox.transform(not_null={"request_id": False, "lane": True})
     outbox.create_index(["lane"])
+
+
+@migrations()
+def add_requests_by_requester(db: sqlite_utils.Database) -> None:
+    """A requester's requests by time: the monthly limit counts them before every form opens
+    (within the ~3 s a trigger_id lives), so the count must not scan every request."""
+    db.table("replica_requests").create_index(["requester_id", "created_at"])

@@ -180,6 +180,23 @@ def open_requests(db: sqlite_utils.Database) -> list[ReplicaRecord]:
     return [_record(row) for row in db.table(REQUESTS).rows_where(IS_OPEN, order_by="id")]
 
 
+def count_creates_since(
+    db: sqlite_utils.Database, requester_id: str, since: str, *, other_than_view: str | None = None
+) -> int:
+    """How many requests `requester_id` made from `since` (a UTC ISO time, as `created_at` is
+    written) on, for the monthly limit. Requests that certainly started no training
+    (NOT_CREATED: Tavus refused, or nothing was sent) are not counted: a typo in a link should
+    not use up the month. `other_than_view`: a submission is not counted against itself (a
+    repeated delivery of a recorded form is then still ignored, not refused)."""
+    row = db.execute(
+        f"""SELECT COUNT(*) FROM {REQUESTS}
+            WHERE requester_id = ? AND created_at >= ? AND state != ?
+            AND view_id IS NOT ?""",
+        [requester_id, since, State.NOT_CREATED.value, other_than_view],
+    ).fetchone()
+    return int(row[0])
+
+
 def known_replica_ids(db: sqlite_utils.Database) -> set[str]:
     rows = db.execute(f"SELECT replica_id FROM {REQUESTS} WHERE replica_id IS NOT NULL")
     return {row[0] for row in rows.fetchall()}

@@ -46,6 +46,7 @@ def test_only_the_scopes_the_features_need(manifest: dict[str, Any]) -> None:
         "groups:history",
         "im:history",
         "mpim:history",
+        "usergroups:read",  # REPLICA_CREATORS' user groups (replicas/access.py)
     }
 
 

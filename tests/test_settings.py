@@ -353,3 +353,104 @@ def test_bad_poll_interval_is_one_line(value: str) -> None:
     assert problems_for(env(POLL_INTERVAL_SECONDS=value)) == [
         "POLL_INTERVAL_SECONDS must be a number of seconds from 1 to 86400"
     ]
+
+
+# -- who may do what ---------------------------------------------------------------------------
+
+
+def test_by_default_everyone_may_create_without_limit() -> None:
+    settings = load_settings(REQUIRED)
+
+    assert settings.replica_creators is None
+    assert settings.replica_admins == ()
+    assert settings.replica_monthly_limit is None
+
+
+def test_creators_admins_and_the_monthly_limit() -> None:
+    settings = load_settings(
+        env(
+            REPLICA_CREATORS=" U012AB3CD, S0614TZR7  W0ABCDEF,U012AB3CD ",
+            REPLICA_ADMINS="UADMIN1 UADMIN2",
+            REPLICA_MONTHLY_LIMIT=" 5 ",
+        )
+    )
+
+    # In order, once each: user ids, Enterprise Grid user ids and user groups alike.
+    assert settings.replica_creators == ("U012AB3CD", "S0614TZR7", "W0ABCDEF")
+    assert settings.replica_admins == ("UADMIN1", "UADMIN2")
+    assert settings.replica_monthly_limit == 5
+
+
+def test_blank_access_settings_mean_unset() -> None:
+    settings = load_settings(
+        env(REPLICA_CREATORS="  ", REPLICA_ADMINS="", REPLICA_MONTHLY_LIMIT=" ")
+    )
+
+    assert settings.replica_creators is None
+    assert settings.replica_admins == ()
+    assert settings.replica_monthly_limit is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("REPLICA_CREATORS", "U012AB3CD, @jane, jane@example.com", "'@jane', 'jane@example.com'"),
+        ("REPLICA_CREATORS", "u012ab3cd", "'u012ab3cd'"),  # Slack ids are upper case
+        ("REPLICA_CREATORS", "<@U012AB3CD>", "'<@U012AB3CD>'"),
+        ("REPLICA_CREATORS", "C0123CHAN", "'C0123CHAN'"),  # a channel is not a group
+        ("REPLICA_ADMINS", "UADMIN1, S0614TZR7", "'S0614TZR7'"),  # admins are people
+        ("REPLICA_ADMINS", "U1;U2", "'U1;U2'"),
+    ],
+)
+def test_a_bad_id_is_named_in_one_line(variable: str, value: str, named: str) -> None:
+    [problem] = problems_for(env(**{variable: value}))
+
+    assert problem.startswith(f"{variable} must list Slack user ids")
+    assert problem.endswith(f"these are not: {named}")
+    assert ("user group ids" in problem) is (variable == "REPLICA_CREATORS")
+
+
+@pytest.mark.parametrize("variable", ["REPLICA_CREATORS", "REPLICA_ADMINS"])
+def test_a_list_of_nothing_is_not_guessed_to_mean_everyone_or_nobody(variable: str) -> None:
+    assert problems_for(env(**{variable: " , ,"})) == [
+        f"{variable} lists no ids: give some, or leave it unset"
+    ]
+
+
+@pytest.mark.parametrize("value", ["0", "000", "-1", "2.5", "five", "1_000", "+3", "٣", "9" * 19])
+def test_a_bad_monthly_limit_is_one_line(value: str) -> None:
+    [problem] = problems_for(env(REPLICA_MONTHLY_LIMIT=value))
+
+    assert problem.startswith("REPLICA_MONTHLY_LIMIT must be a whole number of replicas")
+    assert repr(value) in problem
+
+
+def test_a_huge_monthly_limit_is_refused_without_echoing_all_of_it() -> None:
+    [problem] = problems_for(env(REPLICA_MONTHLY_LIMIT="1" * 5000))
+
+    assert problem.startswith("REPLICA_MONTHLY_LIMIT ") and len(problem) < 200
+
+
+def test_every_bad_access_setting_is_reported_with_the_others() -> None:
+    problems = problems_for(
+        env(REPLICA_CREATORS="@jane", REPLICA_ADMINS="S1", REPLICA_MONTHLY_LIMIT="0", PORT="x")
+    )
+
+    assert [line.split()[0] for line in problems] == [
+        "PORT",
+        "REPLICA_CREATORS",
+        "REPLICA_ADMINS",
+        "REPLICA_MONTHLY_LIMIT",
+    ]
+
+
+def test_repr_shows_who_may_do_what() -> None:
+    settings = load_settings(
+        env(REPLICA_CREATORS="U1AB S2CD", REPLICA_ADMINS="U3EF", REPLICA_MONTHLY_LIMIT="4")
+    )
+
+    text = repr(settings)
+    assert "replica_creators=('U1AB', 'S2CD')" in text
+    assert "replica_admins=('U3EF',)" in text
+    assert "replica_monthly_limit=4" in text
+    assert all(secret not in text for secret in (TOKEN, SECRET, KEY))

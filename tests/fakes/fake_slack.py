@@ -107,6 +107,7 @@ class FakeSlack:
         self.not_member: set[str] = set()  # public channels the bot has not joined
         self.private: set[str] = set()  # channels the bot cannot see or join
         self.real_names: dict[str, str] = {}
+        self.user_groups: dict[str, list[str]] = {}  # S… id -> its members' user ids
         self.fail_next: dict[str, list[str]] = {}  # method -> errors for its next calls
         self.responses: list[dict[str, Any]] = []  # bodies POSTed to response_url
         self.ephemerals: list[Ephemeral] = []
@@ -512,6 +513,12 @@ class FakeSlack:
             "ok": True,
             "user": {"id": user, "real_name": name, "profile": {"real_name": name}},
         }
+
+    def _usergroups_users_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        members = self.user_groups.get(str(params.get("usergroup")))
+        if members is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(members)}
 
     async def _respond(self, request: web.Request) -> web.Response:
         self.responses.append(await request.json())

@@ -258,11 +258,12 @@ async def test_without_public_url_the_prompt_and_form_explain_and_offer_a_link(
     bot = await make_bot(public_url=None)
     file = bot.slack.add_file("jane.mp4", "video/mp4", VIDEO_BYTES)
     button = await prompted(bot, [file])
-    assert "PUBLIC_URL" in bot.slack.ephemerals[0].text
+    assert "public URL" in bot.slack.ephemerals[0].text
+    assert "PUBLIC_URL" not in bot.slack.ephemerals[0].text  # words for users
     assert button["text"]["text"] == "Create a replica from a link"
     _, view = await open_from_prompt(bot, button)
     assert "train_video_url" in inputs(view) and "slack_file" not in inputs(view)
-    assert "PUBLIC_URL" in str(view["blocks"])
+    assert "public URL" in str(view["blocks"]) and "PUBLIC_URL" not in str(view["blocks"])
     assert bot.slack.download_requests == [] and bot.tavus.creates == []
 
 

@@ -193,7 +193,7 @@ async def test_a_repeated_submission_starts_one_training(bot: Bot) -> None:
     ("status", "body", "state", "phrase"),
     [
         (400, {"error": "Invalid voice_name"}, State.NOT_CREATED, "Tavus said: Invalid voice_name"),
-        (401, {"message": "Invalid access token"}, State.NOT_CREATED, "TAVUS_API_KEY"),
+        (401, {"message": "Invalid access token"}, State.NOT_CREATED, "check its Tavus key"),
         (500, "upstream exploded", State.UNCERTAIN, "asking Tavus whether it created"),
         (503, {"error": "busy"}, State.UNCERTAIN, "will not send it again"),
     ],

@@ -397,3 +397,19 @@ def test_utc_now_is_iso_with_milliseconds() -> None:
 
     assert now.endswith("+00:00")
     assert len(now.split(".")[1]) == len("123+00:00")
+
+
+def test_count_creates_since_counts_what_may_have_started_a_training(
+    db: sqlite_utils.Database,
+) -> None:
+    since = store.utc_now()
+    for view_id in ("V1", "V2", "V3"):
+        insert(db, view_id=view_id)
+    insert(db, view_id="V4", origin=SlackOrigin(requester_id="U2", channel_id="C1", team_id="T1"))
+    store.mark_create_failed(db, 2, State.NOT_CREATED, "Invalid voice")  # V2 started nothing
+    store.mark_create_failed(db, 3, State.UNCERTAIN, "timeout")  # V3 may have
+
+    assert store.count_creates_since(db, "U1", since) == 2
+    assert store.count_creates_since(db, "U1", since, other_than_view="V1") == 1
+    assert store.count_creates_since(db, "U1", "2999-01-01T00:00:00.000+00:00") == 0
+    assert store.count_creates_since(db, "U3", since) == 0
