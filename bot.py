@@ -17,7 +17,7 @@ import sqlite3
 from aiohttp import web
 from dotenv import find_dotenv, load_dotenv
 
-from server import log_format
+from server import export, log_format
 from server.app import create_app
 from server.http import raise_open_file_limit, server_options
 from server.socket_mode import SlackAppTokenRejected
@@ -30,6 +30,9 @@ logger = logging.getLogger("replica-bot")
 def main() -> int:
     # .env from the working directory (or a parent); the real environment wins over it.
     load_dotenv(find_dotenv(usecwd=True), override=False)
+    if sys.argv[1:2] == [export.COMMAND]:
+        # Before load_settings: an operator exporting needs only DATABASE_PATH.
+        return export.main(sys.argv[2:], os.environ, sys.stdout.buffer, sys.stderr)
     try:
         settings = load_settings(os.environ)
     except SettingsError as error:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import Block, MarkdownTextObject, SectionBlock
 
 from blocks import Message
 from domain.media import Mode, listing, types_of
@@ -18,10 +18,17 @@ HELP_TEXT = (
     "Training takes a few hours. I post the request in this channel and answer in its thread, "
     "mentioning you, when Tavus finishes or fails."
 )
+# Only admins are told: the command refuses everyone else.
+ADMIN_HELP_TEXT = (
+    "*For the bot's admins*\n"
+    "• `/replica audit` sends you the consent record of every request as a CSV file, in our "
+    "direct messages; `/replica audit 2026-03-01` only the requests made since that day (UTC)."
+)
 
 
-def help_message() -> Message:
-    return Message(
-        text="How to use /replica",
-        blocks=[SectionBlock(text=MarkdownTextObject(text=HELP_TEXT))],
-    )
+def help_message(*, admin: bool = False) -> Message:
+    """The help; with what only admins may do when `admin`."""
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=HELP_TEXT))]
+    if admin:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=ADMIN_HELP_TEXT)))
+    return Message(text="How to use /replica", blocks=blocks)

@@ -28,7 +28,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from blocks import TEXT_LIMIT, escape_within
-from domain.consent import consent_sentence
+from domain.consent import attestation, consent_sentence
 from domain.form import Field, FormDraft
 from domain.media import IMAGE_FORMATS, MAX_VIDEO_SIZE
 from domain.request import MAX_NAME_LENGTH, MODELS, Mode
@@ -329,9 +329,8 @@ def _model_and_consent(draft: FormDraft) -> list[Block]:
         _checkbox(
             Field.CONSENT,
             "Consent",
-            "The person shown has consented to an AI replica of them"
-            if draft.mode is Mode.VIDEO
-            else "I have the rights to this likeness and the person shown has consented",
+            # The very text the consent record keeps as the requester's attestation.
+            attestation(draft.mode),
             draft.consent,
             optional=False,
         ),

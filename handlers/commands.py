@@ -1,4 +1,5 @@
-"""`/replica`: open the request form at once, prefilled from the command text."""
+"""`/replica`: open the request form at once, prefilled from the command text; or answer
+`help`, or (admins) `audit`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from blocks.help import help_message
 from blocks.replica_modal import ModalContext
 from domain.form import draft_from_command_text
+from handlers.audit import answer_audit, is_audit
 from handlers.replica_modal import open_replica_form
 from handlers.surface import Surface
 
@@ -22,7 +24,7 @@ FORM_NOT_OPENED = "Sorry, Slack would not let me open the replica form. Please {
 
 
 def register(surface: Surface) -> None:
-    sessions, access = surface.sessions, surface.access
+    sessions, access, storage = surface.sessions, surface.access, surface.storage
 
     @surface.bolt.command(COMMAND)
     async def on_command(
@@ -34,7 +36,11 @@ def register(surface: Surface) -> None:
     ) -> None:
         text = (command.get("text") or "").strip()
         if text.lower() in HELP_WORDS:
-            await ack(response_type="ephemeral", **help_message().as_kwargs())
+            admin = access.is_admin(command["user_id"])
+            await ack(response_type="ephemeral", **help_message(admin=admin).as_kwargs())
+            return
+        if is_audit(text):
+            await answer_audit(access, storage, client, ack, respond, command)
             return
         await ack()
         draft = draft_from_command_text(text)

@@ -226,7 +226,11 @@ def register(surface: Surface) -> None:
         )
         try:
             # Durable before acknowledged: once the form closes, the request is on disk.
-            accepted = await workflow.accept(view["id"], checked, origin)
+            # The name the form's consent sentence showed (the session's, as last rendered;
+            # None if Slack never said, and the form showed the placeholder).
+            accepted = await workflow.accept(
+                view["id"], checked, origin, requester_name=form.requester_name
+            )
         except sqlite3.Error:
             logger.exception("Could not record the request from form %s", view["id"])
             await ack(response_action="errors", errors={Field.REPLICA_NAME: NOT_SAVED})

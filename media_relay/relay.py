@@ -51,6 +51,7 @@ class RelayedFile:
     content_type: str
     size: int
     url: str
+    sha256: str  # hex digest of the bytes relayed, for the consent record
 
 
 class MediaRelay:
@@ -118,7 +119,7 @@ class MediaRelay:
         spool = Spool(partial)
         try:
             try:
-                size = await self._downloader.download(file, bot_token, spool)
+                downloaded = await self._downloader.download(file, bot_token, spool)
                 await spool.close()
             except OSError as error:
                 raise disk_error(error) from error
@@ -129,7 +130,7 @@ class MediaRelay:
                 slack_file_id=file.id,
                 file_name=name,
                 content_type=content_type,
-                size=size,
+                size=downloaded.size,
             )
             # The row comes first, so a sweep never takes the file for a crash's leftover.
             try:
@@ -148,13 +149,18 @@ class MediaRelay:
             "relayed Slack file %s (%s, %s) for request %s in %.1f s",
             file.id,
             name,
-            human_size(size),
+            human_size(downloaded.size),
             request_id,
             seconds,
         )
         url = f"{self._public_url}{MEDIA_PATH}{token}/{quote(name)}"
         return RelayedFile(
-            token=token, file_name=name, content_type=content_type, size=size, url=url
+            token=token,
+            file_name=name,
+            content_type=content_type,
+            size=downloaded.size,
+            url=url,
+            sha256=downloaded.sha256,
         )
 
     async def find(self, token: str, name: str) -> tuple[Path, str, int] | None:

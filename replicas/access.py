@@ -129,6 +129,10 @@ class AccessPolicy:
     def is_admin(self, user_id: str) -> bool:
         return user_id in self._admins
 
+    def whom_to_ask(self) -> str:
+        """The admins by mention (mrkdwn), for someone refused something only they can do."""
+        return _mentions(self._admins) if self._admins else NO_ADMINS
+
     async def may_create(
         self,
         user_id: str,
@@ -236,10 +240,9 @@ class AccessPolicy:
     # -- what the requester is told ----------------------------------------------------------
 
     def _refusal(self, why: Why, text: str, **values: str) -> Refusal:
-        mentioned = _mentions(self._admins) if self._admins else NO_ADMINS
         by_role = ADMINS_BY_ROLE if self._admins else NO_ADMINS
         return Refusal(
             why=why,
-            message=text.format(whom=mentioned, **values),
+            message=text.format(whom=self.whom_to_ask(), **values),
             field_error=text.format(whom=by_role, **values),
         )

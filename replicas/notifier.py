@@ -1,6 +1,6 @@
 """Slack calls for the outbox: one post, one edit, joining a channel, finding a posted message,
-and Slack's own clock. Which of them to make, and in what order, is the outbox's business
-(replicas/outbox.py), because it records each step before taking it."""
+a message's permalink, and Slack's own clock. Which of them to make, and in what order, is the
+outbox's business (replicas/outbox.py), because it records each step before taking it."""
 
 from __future__ import annotations
 
@@ -71,6 +71,13 @@ class SlackNotifier:
         await self._observe(
             self._client.chat_update(channel=channel_id, ts=ts, **message.as_kwargs())
         )
+
+    async def permalink(self, channel_id: str, ts: str) -> str:
+        """The message's permalink (chat.getPermalink: no scope needed). Failures raise."""
+        response = await self._observe(
+            self._client.chat_getPermalink(channel=channel_id, message_ts=ts)
+        )
+        return str(response["permalink"])
 
     async def join(self, channel_id: str) -> bool:
         """Join a public channel; False where Slack says joining is impossible (a private

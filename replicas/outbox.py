@@ -18,6 +18,8 @@ until Slack takes it (or refuses that one message for good).
   trouble never holds up another's.
 - Messages are rendered when delivered: a request's root message and replies from the request
   as it is then (a reply keeps the state it announces); other lanes' rows carry their message.
+- The root message's permalink goes in the request's consent record (POSTED), looked up beside
+  the lanes, never in one: see `_record_permalink`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from slack_sdk.errors import SlackApiError
 
 from blocks import Message
 from blocks.messages import moved_to_dm_notice, reply_message, status_message
+from domain.consent import ConsentEventKind
+from domain.consent import posted as posted_event
 from domain.record import ReplicaRecord
 from replicas.notifier import Posted, SlackNotifier
 from slack_access.errors import (
@@ -48,6 +52,7 @@ from slack_access.errors import (
     SLACK_ERRORS,
     SLACK_TROUBLE,
 )
+from storage import consent
 from storage import outbox as store
 from storage import replicas as requests
 from storage.database import Storage
@@ -167,6 +172,9 @@ class OutboxWorker:
         self._failures: dict[store.Lane, int] = {}
         self._storage_error: str | None = None
         self._storage_error_on_write = False
+        # Permalink lookups for the consent record (`_record_permalink`): at most one per
+        # request at a time, each beside the lanes, so none holds up a delivery.
+        self._permalinks: dict[int, asyncio.Task[None]] = {}
 
     @property
     def storage_error(self) -> str | None:
@@ -208,8 +216,9 @@ class OutboxWorker:
     async def idle(self) -> None:
         """Wait until nothing is due and nothing is being delivered (tests, shutdown)."""
         while True:
-            if self._busy:
-                await asyncio.gather(*self._busy.values(), return_exceptions=True)
+            if self._busy or self._permalinks:
+                tasks = [*self._busy.values(), *self._permalinks.values()]
+                await asyncio.gather(*tasks, return_exceptions=True)
                 continue
             rows, _ = await self._read(store.due, datetime.now(UTC), frozenset())
             if not rows:
@@ -247,8 +256,9 @@ class OutboxWorker:
         self.wake()  # the lane's next row may be due
 
     async def _stop_deliveries(self) -> None:
-        """Shutdown: what is in flight stays recorded as in doubt and resumes next start."""
-        tasks = list(self._busy.values())
+        """Shutdown: what is in flight stays recorded as in doubt and resumes next start. A
+        permalink lookup cut off is tried again at the status message's next delivery."""
+        tasks = [*self._busy.values(), *self._permalinks.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -350,6 +360,8 @@ class OutboxWorker:
             await self._write(store.mark_failed, row.id, str(error))
             return
         await self._write(self._record_sent, row, record, posted)
+        if record is not None and row.kind == store.STATUS:
+            self._start_permalink(record.id, posted)
 
     @staticmethod
     def _record_sent(
@@ -361,6 +373,51 @@ class OutboxWorker:
             store.mark_sent(db, row, posted.channel_id, posted.ts, dm_channel_id=dm)
             if record is not None and row.kind == store.STATUS and record.message_ts is None:
                 requests.set_root_message(db, record.id, posted.channel_id, posted.ts)
+
+    # -- the root message's permalink, for the consent record ---------------------------------
+
+    def _start_permalink(self, request_id: int, root: Posted) -> None:
+        if request_id in self._permalinks:
+            return  # one lookup at a time per request: never two POSTED attempts at once
+        task = asyncio.create_task(
+            self._record_permalink(request_id, root), name=f"permalink of request {request_id}"
+        )
+        self._permalinks[request_id] = task
+        task.add_done_callback(functools.partial(self._permalink_done, request_id))
+
+    def _permalink_done(self, request_id: int, task: asyncio.Task[None]) -> None:
+        self._permalinks.pop(request_id, None)
+        if not task.cancelled() and (error := task.exception()):
+            # Storage failing, most likely: the next delivery of the status message retries.
+            logger.error("Could not record the permalink of request %s", request_id, exc_info=error)
+
+    async def _record_permalink(self, request_id: int, root: Posted) -> None:
+        """Put the root status message's permalink (chat.getPermalink) in the request's
+        consent record, once.
+
+        Asked after each delivery of the status message (its first post, then each edit, one
+        per state change) until it is recorded, so a lookup that fails (logged) is tried
+        again at the next change, and skipped for good once the request has changed for the
+        last time. It runs beside the lanes, after the delivery is recorded: a slow, failing
+        or rate-limited lookup never holds up or repeats a message, and `append_once` keeps
+        a second lookup from recording a second POSTED."""
+        if await self._read(consent.has_event, request_id, ConsentEventKind.POSTED):
+            return
+        try:
+            link = await self._notifier.permalink(root.channel_id, root.ts)
+        except SLACK_ERRORS as error:
+            reason = _reason(error) if isinstance(error, SlackApiError) else repr(error)
+            logger.warning(
+                "Could not get the permalink of request %s's status message (%s); trying "
+                "again when it next changes",
+                request_id,
+                reason,
+            )
+            return
+        event = posted_event(
+            request_id, requests.utc_now(), channel_id=root.channel_id, ts=root.ts, permalink=link
+        )
+        await self._write(consent.append_once, event)
 
     async def _retry(self, row: store.OutboxRow, retry: _Retry) -> None:
         age = datetime.now(UTC) - datetime.fromisoformat(row.created_at)

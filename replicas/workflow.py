@@ -34,7 +34,7 @@ from domain.record import ReplicaRecord
 from domain.request import ReplicaRequest, SlackOrigin
 from domain.states import State
 from domain.training import TrainingResult
-from media_relay.relay import MediaRelay, RelayError
+from media_relay.relay import MediaRelay, RelayedFile, RelayError
 from replicas import reasons
 from replicas.ambiguous import match_creates
 from replicas.callbacks import CallbackVerdict, hash_token, parse_callback
@@ -100,10 +100,16 @@ class ReplicaWorkflow:
     # -- door: a submitted request form ----------------------------------------------------
 
     async def accept(
-        self, view_id: str, request: ReplicaRequest, origin: SlackOrigin
+        self,
+        view_id: str,
+        request: ReplicaRequest,
+        origin: SlackOrigin,
+        *,
+        requester_name: str | None = None,
     ) -> Accepted | None:
-        """Record a validated request (and its root message), before Slack is answered.
-        None if this view was already accepted (a repeated submission)."""
+        """Record a validated request (its consent record opened, its root message owed),
+        before Slack is answered. `requester_name`: the name the form's consent sentence
+        showed. None if this view was already accepted (a repeated submission)."""
         token = secrets.token_urlsafe(32)
 
         def record(db: sqlite_utils.Database) -> int | None:
@@ -113,6 +119,7 @@ class ReplicaWorkflow:
                 request=request,
                 origin=origin,
                 callback_token_hash=hash_token(token),
+                requester_name=requester_name,
             )
             if request_id is not None:
                 outbox.enqueue_status(db, request_id)
@@ -139,8 +146,15 @@ class ReplicaWorkflow:
                 relayed = await self._relay_file(record, request.slack_file_id)
                 if relayed is None:
                     return
-                request = request.with_media_url(relayed)
-                await self._storage.run(store.set_media_url, request_id, request)
+                request = request.with_media_url(relayed.url)
+                await self._storage.run(
+                    store.set_media_url,
+                    request_id,
+                    request,
+                    file_name=relayed.file_name,
+                    size=relayed.size,
+                    sha256=relayed.sha256,
+                )
             if not await self._storage.run(store.mark_create_sent, request_id):
                 logger.warning(
                     "Request %s was already sent to Tavus; not sending it again", request_id
@@ -165,7 +179,7 @@ class ReplicaWorkflow:
         await self._commit(training)
         await self._apply_deferred_callbacks(request_id, created.replica_id)
 
-    async def _relay_file(self, record: ReplicaRecord, file_id: str) -> str | None:
+    async def _relay_file(self, record: ReplicaRecord, file_id: str) -> RelayedFile | None:
         """Copy a Slack file to where Tavus can fetch it; None (told and recorded) on failure."""
         request_id = record.id
         try:
@@ -180,7 +194,7 @@ class ReplicaWorkflow:
             logger.warning("Could not relay file %s of request %s: %s", file_id, request_id, error)
             await self._not_created(request_id, reasons.relay_failed(error))
             return None
-        return relayed.url
+        return relayed
 
     async def _create_failed(self, request_id: int, error: TavusError) -> None:
         if isinstance(error, TavusAuthError):

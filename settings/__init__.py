@@ -96,6 +96,12 @@ class Settings:
         return f"{self.public_url}{TAVUS_CALLBACK_PATH}{token}"
 
 
+def database_path(environ: Mapping[str, str]) -> Path:
+    """DATABASE_PATH, or its default. On its own because `bot.py export-audit` needs only the
+    database: an operator exporting need not hold the Slack and Tavus credentials."""
+    return Path(environ.get("DATABASE_PATH", "").strip() or "replica-bot.db")
+
+
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Build Settings from environment variables, or raise SettingsError listing every problem."""
     problems: list[str] = []
@@ -201,7 +207,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 
     if problems:
         raise SettingsError(problems)
-    database_path = Path(value("DATABASE_PATH") or "replica-bot.db")
+    database = database_path(environ)
     return Settings(
         slack_bot_token=bot_token,
         slack_signing_secret=signing_secret,
@@ -210,11 +216,11 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         slack_app_token=app_token,
         host=value("HOST") or "0.0.0.0",
         port=port,
-        database_path=database_path,
+        database_path=database,
         slack_api_url=slack_api_url,
         tavus_api_url=tavus_api_url,
         log_level=log_level,
-        media_dir=Path(value("MEDIA_DIR") or database_path.parent / "media"),
+        media_dir=Path(value("MEDIA_DIR") or database.parent / "media"),
         poll_interval_seconds=poll_interval,
         tavus_timeout_seconds=tavus_timeout,
         replica_creators=creators,

@@ -227,3 +227,37 @@ def add_requests_by_requester(db: sqlite_utils.Database) -> None:
     """A requester's requests by time: the monthly limit counts them before every form opens
     (within the ~3 s a trigger_id lives), so the count must not scan every request."""
     db.table("replica_requests").create_index(["requester_id", "created_at"])
+
+
+@migrations()
+def add_consent_events(db: sqlite_utils.Database) -> None:
+    """The consent record (storage/consent.py): append-only, enforced by the database itself,
+    so no code path, present or future, can rewrite or remove what was recorded. No foreign
+    key to replica_requests: the record must outlive a request's row (a hard deletion)."""
+    events = db.table("consent_events")
+    events.create(
+        {
+            "id": int,  # the order of events, within a request and overall
+            "request_id": int,
+            "kind": str,
+            "at": str,
+            "actor_id": str,
+            "details": str,  # JSON object, its shape per kind (domain/consent.py)
+        },
+        pk="id",
+        not_null={"request_id", "kind", "at", "details"},
+    )
+    events.create_index(["request_id"])
+    for operation in ("UPDATE", "DELETE"):
+        db.execute(
+            f"""CREATE TRIGGER consent_events_no_{operation.lower()}
+                BEFORE {operation} ON consent_events
+                BEGIN SELECT RAISE(ABORT, 'consent_events is append-only'); END"""
+        )
+    # INSERT OR REPLACE deletes the row it replaces without firing the DELETE trigger unless
+    # a connection turns recursive_triggers on (sqlite-utils does; sqlite3 alone does not).
+    db.execute(
+        """CREATE TRIGGER consent_events_no_replace BEFORE INSERT ON consent_events
+           WHEN EXISTS (SELECT 1 FROM consent_events WHERE id = NEW.id)
+           BEGIN SELECT RAISE(ABORT, 'consent_events is append-only'); END"""
+    )

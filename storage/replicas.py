@@ -13,9 +13,11 @@ from typing import Any
 
 import sqlite_utils
 
+from domain.consent import media_relayed, state_changed, submitted
 from domain.record import ReplicaRecord
 from domain.request import Mode, ReplicaRequest, SlackOrigin
 from domain.states import OPEN, State, Transition, sources, target
+from storage import consent
 
 REQUESTS = "replica_requests"
 CALLBACKS = "tavus_callbacks"
@@ -82,8 +84,11 @@ def insert_request(
     request: ReplicaRequest,
     origin: SlackOrigin,
     callback_token_hash: str,
+    requester_name: str | None = None,
 ) -> int | None:
-    """Record a new request in state SUBMITTING. None if this view was already submitted."""
+    """Record a new request in state SUBMITTING, and open its consent record (SUBMITTED).
+    `requester_name`: the name the form's consent sentence showed. None if this view was
+    already submitted."""
     now = utc_now()
     try:
         with db.atomic():
@@ -117,11 +122,17 @@ def insert_request(
                     now,
                 ],
             )
+            request_id = cursor.lastrowid
+            assert request_id is not None
+            consent.append(
+                db,
+                submitted(request_id, now, request, origin, requester_name=requester_name),
+            )
     except sqlite3.IntegrityError:
         if db.execute(f"SELECT 1 FROM {REQUESTS} WHERE view_id = ?", [view_id]).fetchone():
             return None
         raise
-    return cursor.lastrowid
+    return request_id
 
 
 def get_request(db: sqlite_utils.Database, request_id: int) -> ReplicaRecord:
@@ -134,29 +145,84 @@ def find_by_token_hash(db: sqlite_utils.Database, token_hash: str) -> ReplicaRec
 
 
 def _update(db: sqlite_utils.Database, request_id: int, where: str, values: dict[str, Any]) -> bool:
-    """UPDATE one request if `where` still holds; True if it changed."""
+    """UPDATE one request if `where` still holds; True if it changed.
+
+    Every change of a request's state goes through here, so this is where the consent record
+    gets its STATE_CHANGED, in the same transaction: no door can change a state unrecorded."""
     values = {**values, "updated_at": utc_now()}
     assignments = ", ".join(f"{column} = :{column}" for column in values)
     with db.atomic():
+        before = _state(db, request_id) if "state" in values else None
         cursor = db.execute(
             f"UPDATE {REQUESTS} SET {assignments} WHERE id = :_id AND ({where})",
             {**values, "_id": request_id},
         )
-    return cursor.rowcount == 1
+        changed = cursor.rowcount == 1
+        if changed and before is not None and before != values["state"]:
+            _record_state_change(db, request_id, before, values["updated_at"])
+    return changed
+
+
+def _state(db: sqlite_utils.Database, request_id: int) -> State | None:
+    row = db.execute(f"SELECT state FROM {REQUESTS} WHERE id = ?", [request_id]).fetchone()
+    return None if row is None else State(row[0])
+
+
+def _record_state_change(
+    db: sqlite_utils.Database, request_id: int, before: State, at: str
+) -> None:
+    """The request as the UPDATE left it: its new state and what Tavus said."""
+    after = get_request(db, request_id)
+    consent.append(
+        db,
+        state_changed(
+            request_id,
+            at,
+            from_state=before,
+            to_state=after.state,
+            replica_id=after.replica_id,
+            reason=after.error_message,
+            tavus_status=after.tavus_status,
+        ),
+    )
 
 
 def set_root_message(db: sqlite_utils.Database, request_id: int, channel_id: str, ts: str) -> None:
     _update(db, request_id, "1", {"message_channel_id": channel_id, "message_ts": ts})
 
 
-def set_media_url(db: sqlite_utils.Database, request_id: int, request: ReplicaRequest) -> None:
-    """Keep the public URL a relayed Slack file got, before it is sent to Tavus."""
-    _update(
-        db,
-        request_id,
-        "1",
-        {"train_video_url": request.train_video_url, "train_image_url": request.train_image_url},
-    )
+def set_media_url(
+    db: sqlite_utils.Database,
+    request_id: int,
+    request: ReplicaRequest,
+    *,
+    file_name: str,
+    size: int,
+    sha256: str,
+) -> None:
+    """Keep the public URL a relayed Slack file got, before it is sent to Tavus, and record
+    in the consent record which bytes that URL serves (`sha256`, hex, of the `size` bytes)."""
+    with db.atomic():
+        _update(
+            db,
+            request_id,
+            "1",
+            {
+                "train_video_url": request.train_video_url,
+                "train_image_url": request.train_image_url,
+            },
+        )
+        consent.append(
+            db,
+            media_relayed(
+                request_id,
+                utc_now(),
+                slack_file_id=request.slack_file_id,
+                file_name=file_name,
+                size=size,
+                sha256=sha256,
+            ),
+        )
 
 
 def mark_create_sent(db: sqlite_utils.Database, request_id: int) -> bool:

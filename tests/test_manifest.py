@@ -47,6 +47,7 @@ def test_only_the_scopes_the_features_need(manifest: dict[str, Any]) -> None:
         "im:history",
         "mpim:history",
         "usergroups:read",  # REPLICA_CREATORS' user groups (replicas/access.py)
+        "files:write",  # /replica audit's CSV upload (handlers/audit.py)
     }
 
 

@@ -20,7 +20,7 @@ from blocks.replica_modal import (
     switch_mode,
     voice_option,
 )
-from domain.consent import consent_sentence
+from domain.consent import ATTESTATION_PHOTO, ATTESTATION_VIDEO, consent_sentence
 from domain.form import FormDraft
 from domain.request import Mode
 
@@ -173,6 +173,18 @@ def test_consent_sentence_escapes_mrkdwn_in_the_name() -> None:
 
 def test_image_mode_has_no_spoken_consent_sentence() -> None:
     assert "am currently speaking" not in all_text(modal(FormDraft(mode=Mode.IMAGE)))
+
+
+@pytest.mark.parametrize(
+    ("mode", "attestation"), [(Mode.VIDEO, ATTESTATION_VIDEO), (Mode.IMAGE, ATTESTATION_PHOTO)]
+)
+def test_the_consent_checkbox_shows_the_attestation_the_record_keeps(
+    mode: Mode, attestation: str
+) -> None:
+    """Whole: the consent record keeps this constant as what the requester ticked, so the
+    form must show exactly it (not cut to an option's 75 characters, say)."""
+    [option] = input_blocks(modal(FormDraft(mode=mode)))["consent"]["element"]["options"]
+    assert option["text"]["text"] == attestation
 
 
 def test_empty_draft_sets_no_initial_values() -> None:

@@ -5,7 +5,9 @@ and one-off errors for the next call to a method. It also hosts the fake Socket 
 (`socket_mode`), whose links `apps.connections.open` hands out for the app-level token.
 
 It also hosts files (`add_file`): `files.info` describes them and `url_private_download` serves
-them like Slack does, with the bot token, or a login page without it.
+them like Slack does, with the bot token, or a login page without it. And it takes uploads as
+`files_upload_v2` makes them (files.getUploadURLExternal, a POST of the bytes to the URL it
+returns, files.completeUploadExternal): `uploads` keeps each one's bytes and where it went.
 """
 
 from __future__ import annotations
@@ -99,6 +101,19 @@ class Download:
     authorized: bool
 
 
+@dataclass
+class Upload:
+    """A file the bot uploaded: what it announced, sent and, once completed, shared where."""
+
+    file_id: str
+    filename: str
+    length: int
+    content: bytes | None = None  # None until the bytes arrive at the upload URL
+    title: str | None = None
+    channel: str | None = None  # None until files.completeUploadExternal shares it
+    initial_comment: str | None = None
+
+
 class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[SlackCall] = []
@@ -121,6 +136,7 @@ class FakeSlack:
         self.holds: dict[str, Hold] = {}
         self.files: dict[str, HostedFile] = {}
         self.download_requests: list[Download] = []
+        self.uploads: list[Upload] = []
         # Downloads go through this many 302s to presigned URLs that need no token, on this
         # server or at `presigned_origin` (e.g. the same server under another host name).
         self.redirect_downloads: int = 0
@@ -146,6 +162,7 @@ class FakeSlack:
         app.router.add_get("/files-pri/{team_file}/download/{name}", self._download)
         app.router.add_get("/files-pri/{team_file}/{name}", self._download)  # url_private
         app.router.add_get("/files-tmb/presigned/{secret}/{name}", self._presigned_download)
+        app.router.add_post("/upload/v1/{file_id}", self._upload)
         app.on_response_prepare.append(self._date_header)
         self.socket_mode.register(app)
         self._runner = web.AppRunner(app)
@@ -217,6 +234,42 @@ class FakeSlack:
         if connect_stub:
             return {"id": file_id, "mode": "file_access", "file_access": "check_file_info"}
         return dict(hosted.info)
+
+    def shared_uploads(self) -> list[Upload]:
+        """Uploads completed into a conversation, in order."""
+        return [upload for upload in self.uploads if upload.channel is not None]
+
+    def _files_getUploadURLExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("filename") or not str(params.get("length", "")).isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        self._file_count += 1
+        file_id = f"F{self._file_count:08d}"
+        self.uploads.append(Upload(file_id, str(params["filename"]), int(params["length"])))
+        # Slack's upload URLs are on files.slack.com and need no token.
+        return {"ok": True, "upload_url": f"{self.url}/upload/v1/{file_id}", "file_id": file_id}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        found = [u for u in self.uploads if u.file_id == request.match_info["file_id"]]
+        if not found:
+            return web.Response(status=404, text="unknown upload")
+        found[0].content = await request.read()
+        return web.Response(text=f"OK - {len(found[0].content)}")
+
+    def _files_completeUploadExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(params.get("channel_id") or "")
+        if channel in self.private or channel in self.not_member or channel[:1] in ("U", "W"):
+            return {"ok": False, "error": "channel_not_found"}  # a user id is not a channel
+        by_id = {upload.file_id: upload for upload in self.uploads}
+        completed = []
+        for item in json.loads(str(params["files"])):
+            upload = by_id.get(item["id"])
+            if upload is None or upload.content is None or len(upload.content) != upload.length:
+                return {"ok": False, "error": "upload_incomplete"}
+            upload.title = item.get("title")
+            upload.channel = channel or None
+            upload.initial_comment = params.get("initial_comment")
+            completed.append({"id": upload.file_id, "name": upload.filename, "title": upload.title})
+        return {"ok": True, "files": completed}
 
     def _files_info(self, params: dict[str, Any]) -> dict[str, Any]:
         hosted = self.files.get(str(params.get("file")))
@@ -498,6 +551,13 @@ class FakeSlack:
                 message.blocks = list(params.get("blocks") or [])
                 return {"ok": True, "channel": message.channel, "ts": message.ts}
         return {"ok": False, "error": "message_not_found"}
+
+    def _chat_getPermalink(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(params["channel"]), str(params["message_ts"])
+        if not any(m.channel == channel and m.ts == ts for m in self.messages):
+            return {"ok": False, "error": "message_not_found"}
+        link = f"https://acme.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        return {"ok": True, "channel": channel, "permalink": link}
 
     def _conversations_join(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = params["channel"]

@@ -208,6 +208,18 @@ async def test_relays_a_video_byte_for_byte(
     assert download.authorized
 
 
+async def test_the_sha256_of_the_bytes_relayed_comes_back_with_the_copy(
+    relay: MediaRelay, fake_slack: FakeSlack, storage: Storage, media_dir: Path
+) -> None:
+    # Beyond one write buffer (4 MiB), so the hash spans several writes, in order.
+    data = secrets.token_bytes(9 * 1024 * 1024 + 5)
+    file = fake_slack.add_file("jane.mp4", "video/mp4", data)
+
+    relayed = await relay.relay(file["id"], await new_request(storage))
+
+    assert relayed.sha256 == sha256(data) == sha256((media_dir / relayed.token).read_bytes())
+
+
 async def test_the_workspace_s_client_and_token_fetch_the_file(
     media_dir: Path, storage: Storage, slack_client: AsyncWebClient, fake_slack: FakeSlack
 ) -> None:

@@ -16,7 +16,6 @@ import pytest
 import sqlite_utils
 
 from blocks import Message
-from domain.request import Mode, ReplicaRequest, SlackOrigin
 from domain.states import State
 from replicas import outbox as outbox_module
 from storage import outbox
@@ -239,16 +238,21 @@ def database_before_lanes(path: Path, slack: FakeSlack) -> None:
     needs its last edit and whose result reply is owed, rendered, as that version stored it."""
     db = sqlite_utils.Database(path)
     migrations.apply(db, stop_before="add_outbox_lanes")
-    request = ReplicaRequest(replica_name="Jane", mode=Mode.VIDEO, train_video_url="https://a/j")
-    request_id = store.insert_request(
-        db, view_id="V1", request=request, origin=SlackOrigin("U1", "C1"), callback_token_hash="h"
+    now = store.utc_now()
+    # In SQL, as that version wrote it: today's insert_request also writes tables that came
+    # later (the consent record).
+    db.execute(
+        """INSERT INTO replica_requests (view_id, requester_id, channel_id, replica_name, mode,
+           model_name, train_video_url, auto_fix_training_image, state, replica_id,
+           callback_token_hash, created_at, updated_at)
+           VALUES ('V1', 'U1', 'C1', 'Jane', 'video', 'phoenix-4', 'https://a/j', 0,
+           'succeeded', 'r0001', 'h', ?, ?)""",
+        [now, now],
     )
-    assert request_id == 1
-    db.execute("UPDATE replica_requests SET state = 'succeeded', replica_id = 'r0001'")
+    request_id = 1
     root = slack.post_as_user("C1", "Replica Jane: Training")
     store.set_root_message(db, request_id, "C1", root.ts)
     reply = json.dumps(Message(text="<@U1> Written by the previous version").as_kwargs())
-    now = store.utc_now()
     for key, kind, payload, version in [
         ("1:status", "status", None, 2),
         ("1:outcome", "reply", reply, 0),

@@ -304,11 +304,24 @@ def test_a_dm_lane_learns_its_dm_id_when_it_is_sent(db: sqlite_utils.Database) -
     assert outbox.known_dm(db, "U1") is None
 
 
+def request_before_lanes(db: sqlite_utils.Database, view_id: str) -> int:
+    """A request as the version before lanes wrote it, in SQL: today's insert_request also
+    writes tables that came later (the consent record)."""
+    cursor = db.execute(
+        """INSERT INTO replica_requests (view_id, requester_id, channel_id, replica_name, mode,
+           state, callback_token_hash, created_at) VALUES (?, 'U1', 'C1', 'x', 'video',
+           'submitting', ?, '2000')""",
+        [view_id, view_id],
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
 def test_the_lanes_migration_puts_older_rows_in_their_requests_lanes(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     old = sqlite_utils.Database(path)
     migrations.apply(old, stop_before="add_outbox_lanes")
-    first, second = new_request(old, "V1"), new_request(old, "V2")
+    first, second = request_before_lanes(old, "V1"), request_before_lanes(old, "V2")
     payload = '{"text": "Written before lanes", "blocks": []}'
     for request_id, key, kind in [
         (first, f"{first}:status", "status"),
