@@ -40,7 +40,7 @@ column keeps every state change).
     replica_id          STATE_CHANGED   "replica_id" (the latest one that names one)
     state               STATE_CHANGED   "to" of the latest; before any: SUBMITTED "state" |
                                         "submitting" (where every request starts)
-    state_history       STATE_CHANGED   "from"→"to" .at, each, joined by "; "
+    state_history       STATE_CHANGED   "from"->"to" .at, each, joined by "; "
     deleted_at          DELETED         .at
     deleted_by          DELETED         .actor_id | "by"
     deletion            DELETED         "hard": true → "hard", otherwise "soft"
@@ -203,7 +203,8 @@ class _Fold:
             self._row["status_permalink"] = _text(details.get("permalink"))
         elif event.kind is ConsentEventKind.STATE_CHANGED:
             before, after = _text(details.get("from")), _text(details.get("to"))
-            self._history.append(f"{before}→{after} {event.at}")
+            # ASCII: spreadsheets that guess the encoding garble anything else.
+            self._history.append(f"{before}->{after} {event.at}")
             self._row["state"] = after
             replica_id = _text(details.get("replica_id"))
             if replica_id:  # a failure before Tavus answered names none: keep the known one

@@ -3,6 +3,7 @@ attestation texts, and the consent record's events (what each kind records)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -77,6 +78,18 @@ class ConsentEvent:
 # these shapes, so records old and new fold into the same export columns.
 
 
+def recordable_url(url: str) -> str:
+    """A link as the record keeps it: without its query and fragment, which for a presigned
+    link hold the signature and credentials (the record can never be scrubbed, and the audit
+    export is uploaded to Slack). A sha256 of the whole link still lets it be matched."""
+    cut = url.split("#", 1)[0]
+    base, question, _ = cut.partition("?")
+    if not question and cut == url:
+        return url
+    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+    return f"{base} (query removed; sha256 {digest})"
+
+
 def submitted(
     request_id: int,
     at: str,
@@ -94,9 +107,9 @@ def submitted(
         # Its bytes' sha256 follows in MEDIA_RELAYED, once they are copied for Tavus.
         media = {"slack_file_id": request.slack_file_id, "file_name": request.slack_file_name}
     else:
-        media = {"url": request.media_url}
+        media = {"url": recordable_url(request.media_url)}
     if request.consent_video_url:
-        media["consent_video_url"] = request.consent_video_url
+        media["consent_video_url"] = recordable_url(request.consent_video_url)
     return ConsentEvent(
         request_id=request_id,
         kind=ConsentEventKind.SUBMITTED,

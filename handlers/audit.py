@@ -46,7 +46,7 @@ BAD_DATE = (
     "this: `/replica audit 2026-03-01` (UTC); `/replica audit` alone exports them all."
 )
 STARTED = "Exporting the consent record: I'll send you the file in our direct messages."
-DM_INTRO = "Here is the consent record you asked for with `/replica audit`."
+DM_INTRO = "Preparing the consent record you asked for with `/replica audit`…"
 NOT_READ = (
     "Sorry, I couldn't read the consent record from my database, so nothing was sent. "
     "Please try again in a moment; if it keeps failing, the details are in the bot's log."

@@ -27,7 +27,7 @@ from domain.request import Mode, SlackOrigin
 from domain.slack_files import SlackFile
 from handlers.form_sessions import FormSessions
 from handlers.surface import Surface
-from replicas.access import AccessPolicy
+from replicas.access import AccessPolicy, MonthlyLimitReached
 from replicas.voices import VoiceCatalog
 from slack_access.errors import SLACK_ERRORS
 from tavus.errors import TavusError
@@ -229,8 +229,17 @@ def register(surface: Surface) -> None:
             # The name the form's consent sentence showed (the session's, as last rendered;
             # None if Slack never said, and the form showed the placeholder).
             accepted = await workflow.accept(
-                view["id"], checked, origin, requester_name=form.requester_name
+                view["id"],
+                checked,
+                origin,
+                requester_name=form.requester_name,
+                cap=access.monthly_cap(origin.requester_id),
             )
+        except MonthlyLimitReached:
+            # Another form of theirs was recorded meanwhile (the check above came first).
+            refused = access.limit_reached()
+            await ack(response_action="errors", errors={Field.REPLICA_NAME: refused.field_error})
+            return
         except sqlite3.Error:
             logger.exception("Could not record the request from form %s", view["id"])
             await ack(response_action="errors", errors={Field.REPLICA_NAME: NOT_SAVED})

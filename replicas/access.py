@@ -46,6 +46,20 @@ GROUP_MEMBERS_TTL_SECONDS = 300.0
 # One usergroups.users.list may take this long. Half a trigger_id's life: the rest is for
 # Slack's delivery of the click, the SQLite count and views.open.
 GROUP_CHECK_SECONDS = 1.5
+# The month's count is one indexed SQLite query; past this the database thread is busy.
+COUNT_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class MonthlyCap:
+    """At most `limit` creates by one requester since `since` (UTC ISO, as created_at)."""
+
+    limit: int
+    since: str
+
+
+class MonthlyLimitReached(Exception):
+    """The request would pass its requester's monthly limit: nothing was recorded."""
 
 
 class Why(Enum):
@@ -215,21 +229,38 @@ class AccessPolicy:
 
     # -- REPLICA_MONTHLY_LIMIT ---------------------------------------------------------------
 
+    def monthly_cap(self, user_id: str) -> MonthlyCap | None:
+        """The limit the request about to be recorded must fit in, counted again in the
+        transaction that records it (two forms submitted at once cannot both slip through);
+        None for admins, or without a limit."""
+        if self._limit is None or user_id in self._admins:
+            return None
+        since = month_start(self._now()).isoformat(timespec="milliseconds")
+        return MonthlyCap(limit=self._limit, since=since)
+
     async def _limit_refusal(self, user_id: str, view_id: str | None) -> Refusal | None:
         if self._limit is None:
             return None
-        now = self._now()
-        since = month_start(now).isoformat(timespec="milliseconds")  # as created_at is written
+        since = month_start(self._now()).isoformat(timespec="milliseconds")  # as created_at
         try:
-            made = await self._storage.run(
-                store.count_creates_since, user_id, since, other_than_view=view_id
+            # Bounded: a door asks before views.open, and the database thread may be busy.
+            made = await asyncio.wait_for(
+                self._storage.run(
+                    store.count_creates_since, user_id, since, other_than_view=view_id
+                ),
+                COUNT_SECONDS,
             )
-        except sqlite3.Error:
+        except (sqlite3.Error, TimeoutError):
             logger.exception("Could not count %s's replicas this month", user_id)
             return self._refusal(Why.COULD_NOT_CHECK, COULD_NOT_CHECK)
         if made < self._limit:
             return None
-        first = next_month_start(now)
+        return self.limit_reached()
+
+    def limit_reached(self) -> Refusal:
+        """What the requester is told once this month's limit is reached."""
+        assert self._limit is not None
+        first = next_month_start(self._now())
         return self._refusal(
             Why.MONTHLY_LIMIT,
             MONTHLY_LIMIT,

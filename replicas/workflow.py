@@ -36,6 +36,7 @@ from domain.states import State
 from domain.training import TrainingResult
 from media_relay.relay import MediaRelay, RelayedFile, RelayError
 from replicas import reasons
+from replicas.access import MonthlyCap, MonthlyLimitReached
 from replicas.ambiguous import match_creates
 from replicas.callbacks import CallbackVerdict, hash_token, parse_callback
 from replicas.outbox import OutboxWorker
@@ -106,13 +107,20 @@ class ReplicaWorkflow:
         origin: SlackOrigin,
         *,
         requester_name: str | None = None,
+        cap: MonthlyCap | None = None,
     ) -> Accepted | None:
         """Record a validated request (its consent record opened, its root message owed),
         before Slack is answered. `requester_name`: the name the form's consent sentence
-        showed. None if this view was already accepted (a repeated submission)."""
+        showed. None if this view was already accepted (a repeated submission). Raises
+        MonthlyLimitReached, recording nothing, if `cap` is already used up: counted in the
+        same transaction as the insert, so concurrent submissions are counted exactly."""
         token = secrets.token_urlsafe(32)
 
         def record(db: sqlite_utils.Database) -> int | None:
+            if cap is not None and cap.limit <= store.count_creates_since(
+                db, origin.requester_id, cap.since, other_than_view=view_id
+            ):
+                raise MonthlyLimitReached(origin.requester_id)
             request_id = store.insert_request(
                 db,
                 view_id=view_id,

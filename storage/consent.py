@@ -11,6 +11,7 @@ This module imports nothing else of storage's: storage/replicas.py imports it.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,8 @@ from domain.consent import ConsentEvent, ConsentEventKind, deleted
 
 EVENTS = "consent_events"
 REQUESTS = "replica_requests"  # storage/replicas.py's table (not imported: see above)
+
+logger = logging.getLogger(__name__)
 
 
 def append(db: sqlite_utils.Database, event: ConsentEvent) -> None:
@@ -63,7 +66,7 @@ def events_for(db: sqlite_utils.Database, request_id: int) -> list[ConsentEvent]
             WHERE request_id = ? ORDER BY id""",
         [request_id],
     )
-    return [_event(row) for row in cursor.fetchall()]
+    return [event for row in cursor.fetchall() if (event := _event(row)) is not None]
 
 
 def events_since(db: sqlite_utils.Database, since: str | None) -> list[ConsentEvent]:
@@ -89,7 +92,7 @@ def events_since(db: sqlite_utils.Database, since: str | None) -> list[ConsentEv
             ORDER BY e.request_id, e.id""",
         {"since": bound},
     )
-    return [_event(row) for row in cursor.fetchall()]
+    return [event for row in cursor.fetchall() if (event := _event(row)) is not None]
 
 
 def record_deletion(
@@ -100,15 +103,22 @@ def record_deletion(
     append(db, deleted(request_id, at or _utc_now(), by=by, hard=hard))
 
 
-def _event(row: tuple[Any, ...]) -> ConsentEvent:
+def _event(row: tuple[Any, ...]) -> ConsentEvent | None:
+    """An event as stored; None for one this version cannot read (a kind a newer version
+    wrote, unreadable details): the export goes on without it rather than failing."""
     request_id, kind, at, actor_id, details = row
-    return ConsentEvent(
-        request_id=request_id,
-        kind=ConsentEventKind(kind),
-        at=at,
-        details=json.loads(details),
-        actor_id=actor_id,
-    )
+    try:
+        parsed = json.loads(details)
+        return ConsentEvent(
+            request_id=request_id,
+            kind=ConsentEventKind(kind),
+            at=at,
+            details=parsed if isinstance(parsed, dict) else {},
+            actor_id=actor_id,
+        )
+    except ValueError:
+        logger.warning("Consent record: skipping unreadable event of request %s", request_id)
+        return None
 
 
 def _utc_now() -> str:

@@ -82,8 +82,8 @@ def test_a_whole_record_is_one_row_with_every_column() -> None:
         "replica_id": "r1",
         "state": "succeeded",
         "state_history": (
-            "submitting→training 2026-03-01T10:00:01.000+00:00; "
-            "training→succeeded 2026-03-01T14:00:00.000+00:00"
+            "submitting->training 2026-03-01T10:00:01.000+00:00; "
+            "training->succeeded 2026-03-01T14:00:00.000+00:00"
         ),
         "deleted_at": "2026-04-01T09:00:00.000+00:00",
         "deleted_by": "UADMIN",
@@ -164,7 +164,7 @@ def test_the_records_own_events_fill_their_columns() -> None:
         "status_permalink": "https://acme/p12",
         "replica_id": "r7",
         "state": "training",
-        "state_history": "submitting→training t3",
+        "state_history": "submitting->training t3",
         "deleted_at": "t4",
         "deleted_by": "UADMIN",
         "deletion": "soft",
@@ -204,7 +204,7 @@ def test_the_latest_state_counts_and_a_known_replica_id_is_kept() -> None:
     ]
     [row] = audit_rows(events)
     assert (row["state"], row["replica_id"]) == ("failed", "r1")
-    assert row["state_history"] == "submitting→training t1; training→failed t2"
+    assert row["state_history"] == "submitting->training t1; training->failed t2"
 
 
 def test_missing_and_odd_details_leave_cells_empty_and_never_fail() -> None:
@@ -219,7 +219,7 @@ def test_missing_and_odd_details_leave_cells_empty_and_never_fail() -> None:
     assert first["status_permalink"] == ""
     # A record whose submission is missing still exports what it has.
     assert (second["submitted_at"], second["state"], second["replica_id"]) == ("", "training", "42")
-    assert second["state_history"] == f"→training {AT}"
+    assert second["state_history"] == f"->training {AT}"
 
 
 def test_no_events_is_just_the_header() -> None:

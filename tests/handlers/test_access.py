@@ -6,6 +6,7 @@ nothing is recorded or sent to Tavus."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from dataclasses import replace
@@ -324,3 +325,23 @@ async def test_a_submission_slack_cannot_check_is_refused_and_not_recorded(
     assert (await bot.submit(view_id, view, VIDEO)).text == ""
     await bot.settle()
     assert len(bot.tavus.creates) == 1
+
+
+async def test_two_forms_submitted_at_once_cannot_both_pass_the_limit(make_bot: BotFactory) -> None:
+    bot = await make_bot(replica_monthly_limit=1, replica_admins=("UADMIN1",))
+    first = await opened_at(bot, "command")
+    second = await opened_at(bot, "command")
+    # Hold the database thread, so both submissions' checks are counted before either is
+    # recorded: only the count in the recording transaction can tell them apart.
+    busy = asyncio.create_task(bot.services.storage.run(lambda db: time.sleep(0.3)))
+    await asyncio.sleep(0.01)
+
+    answers = await asyncio.gather(bot.submit(*first, VIDEO), bot.submit(*second, VIDEO))
+
+    await busy
+    closed, refused = sorted((answer.text for answer in answers), key=len)
+    assert closed == ""
+    assert "this month's limit of 1 replica per person" in refused
+    await bot.settle()
+    assert len(bot.tavus.creates) == 1
+    assert await requests_recorded(bot) == 1

@@ -503,3 +503,17 @@ def test_an_older_database_gets_the_table_and_its_guards(tmp_path: Path) -> None
             db.execute("DELETE FROM consent_events")
     finally:
         db.close()
+
+
+def test_an_event_this_version_cannot_read_is_skipped_not_fatal(db: sqlite_utils.Database) -> None:
+    # A kind a newer version wrote, and details that are not JSON: the export goes on.
+    db.execute(
+        "INSERT INTO consent_events (request_id, kind, at, actor_id, details) "
+        "VALUES (1, 'from_the_future', '2026-12-02T00:00:00.000+00:00', NULL, '{}')"
+    )
+    db.execute(
+        "INSERT INTO consent_events (request_id, kind, at, actor_id, details) "
+        "VALUES (1, 'posted', '2026-12-02T00:00:01.000+00:00', NULL, '{bad')"
+    )
+    assert consent.events_since(db, None) == []
+    assert consent.events_for(db, 1) == []
