@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+import pytest
 
 from tests.conftest import SIGNING_SECRET
 from tests.fakes.fake_slack import BOT_TOKEN, FakeSlack
@@ -266,9 +267,10 @@ async def test_a_malformed_http_request_is_one_warning_line(
     assert not [line for line in lines if "Traceback" in line or "\\x01" in line]
 
 
-async def test_an_old_python_is_told_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("argv", [["bot.py"], ["bot.py", "export-audit"]], ids=["serve", "export"])
+async def test_an_old_python_is_told_in_one_line(tmp_path: Path, argv: list[str]) -> None:
     pretend = (
-        "import runpy, sys; sys.version_info = (3, 10, 12, 'final', 0); sys.argv = ['bot.py'];"
+        f"import runpy, sys; sys.version_info = (3, 10, 12, 'final', 0); sys.argv = {argv!r};"
         f" runpy.run_path({str(ROOT / 'bot.py')!r}, run_name='__main__')"
     )
     process = await asyncio.create_subprocess_exec(

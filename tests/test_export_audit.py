@@ -165,25 +165,3 @@ async def test_a_database_from_an_older_bot_is_refused_and_left_as_it_is(tmp_pat
             check.execute("SELECT 1 FROM sqlite_master WHERE name = 'consent_events'").fetchone()
             is None
         )
-
-
-async def test_an_old_python_is_told_in_one_line_here_too(tmp_path: Path) -> None:
-    pretend = (
-        "import runpy, sys; sys.version_info = (3, 10, 12, 'final', 0);"
-        " sys.argv = ['bot.py', 'export-audit'];"
-        f" runpy.run_path({str(ROOT / 'bot.py')!r}, run_name='__main__')"
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        pretend,
-        cwd=tmp_path,
-        env=bot_environment(tmp_path),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
-    assert (process.returncode, stdout) == (2, b"")
-    assert stderr.decode().splitlines() == [
-        "replica-bot: needs Python 3.11 or newer, found Python 3.10.12"
-    ]

@@ -5,7 +5,7 @@ of the change it records, and read back in order."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,13 +37,6 @@ ORIGIN = SlackOrigin(
     requester_id="U1", channel_id="C1", team_id="T1", thread_ts="1700.0001", enterprise_id="E1"
 )
 Kind = ConsentEventKind
-
-
-@pytest.fixture
-def db() -> Iterator[sqlite_utils.Database]:
-    database = open_database(":memory:")
-    yield database
-    database.close()
 
 
 def insert(

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import sqlite_utils
 
 from storage import forms
-from storage.database import open_database
-
-
-@pytest.fixture
-def db() -> Iterator[sqlite_utils.Database]:
-    database = open_database(":memory:")
-    yield database
-    database.close()
 
 
 def age(db: sqlite_utils.Database, key: str, days: float) -> None:

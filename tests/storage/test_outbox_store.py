@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,13 +23,6 @@ def soon() -> datetime:
 
 MESSAGE = {"text": "hi", "blocks": []}
 IN_C1 = Target("C1", "1.0", "1:outcome", "1699999970.000000")
-
-
-@pytest.fixture
-def db() -> Iterator[sqlite_utils.Database]:
-    database = open_database(":memory:")
-    yield database
-    database.close()
 
 
 def new_request(db: sqlite_utils.Database, view_id: str, requester: str = "U1") -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,13 +32,6 @@ IMAGE = ReplicaRequest(
     auto_fix_training_image=True,
 )
 ORIGIN = SlackOrigin(requester_id="U1", channel_id="C1", team_id="T1", thread_ts="1700.0001")
-
-
-@pytest.fixture
-def db() -> Iterator[sqlite_utils.Database]:
-    database = open_database(":memory:")
-    yield database
-    database.close()
 
 
 def insert(

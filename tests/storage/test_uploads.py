@@ -1,13 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import sqlite_utils
 
 from domain.slack_files import SlackFile
 from storage import uploads
-from storage.database import open_database
 
 UPLOAD = uploads.Upload(
     channel_id="C1",
@@ -16,13 +13,6 @@ UPLOAD = uploads.Upload(
     user_id="U1",
     files=[SlackFile(id="F1", name="a.mp4", mimetype="video/mp4", size=10)],
 )
-
-
-@pytest.fixture
-def db() -> Iterator[sqlite_utils.Database]:
-    database = open_database(":memory:")
-    yield database
-    database.close()
 
 
 def test_an_upload_is_recorded_once(db: sqlite_utils.Database) -> None:
