@@ -36,6 +36,12 @@ def fit(text: str, limit: int, *, rest: str = "") -> str:
     return (cut.rstrip() + tail)[:limit]
 
 
+def plain_within(text: str, limit: int) -> str:
+    """Plain text (option and button labels: no mrkdwn, nothing to escape) cut to `limit`
+    characters, an ellipsis marking the cut."""
+    return text if len(text) <= limit else text[: limit - len(ELLIPSIS)] + ELLIPSIS
+
+
 def escape_within(text: str, limit: int, *, rest: str = "") -> str:
     """Outside text (a Tavus message, a file or voice name) escaped for mrkdwn and bounded
     after escaping, since escaping can grow it fivefold."""

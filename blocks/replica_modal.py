@@ -27,7 +27,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from blocks import TEXT_LIMIT, escape_within
+from blocks import TEXT_LIMIT, escape_within, plain_within
 from domain.consent import attestation, consent_sentence
 from domain.form import Field, FormDraft
 from domain.media import IMAGE_FORMATS, MAX_VIDEO_SIZE
@@ -45,7 +45,6 @@ USE_SLACK_FILE = "use_slack_file"
 # Slack refuses longer option texts (also a button's text) and values; slack_sdk raises first.
 OPTION_TEXT_LIMIT = 75
 OPTION_VALUE_LIMIT = 150
-ELLIPSIS = "…"
 # The consent sentence holds the requester's name, which comes from Slack: bounded, with room
 # for the words around it in its section.
 CONSENT_LIMIT = TEXT_LIMIT - 200
@@ -124,12 +123,6 @@ def read_metadata(raw: str) -> str | ModalContext:
     if isinstance(data, dict) and set(data) == {FORM_KEY} and isinstance(data[FORM_KEY], str):
         return str(data[FORM_KEY])
     return ModalContext.from_json(raw)
-
-
-def plain_within(text: str, limit: int) -> str:
-    """Plain text (no mrkdwn, so nothing to escape) cut to `limit` characters, an ellipsis
-    marking the cut."""
-    return text if len(text) <= limit else text[: limit - len(ELLIPSIS)] + ELLIPSIS
 
 
 def _option(value: str, text: str) -> Option:

@@ -13,7 +13,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from blocks import Message, escape_within
+from blocks import Message, escape_within, plain_within
 from domain.slack_files import SlackFile
 
 CREATE_FROM_UPLOAD = "create_replica_from_upload"
@@ -32,7 +32,7 @@ def _button_text(usable: Sequence[SlackFile]) -> str:
     if len(usable) > 1:
         return f"Create a replica from one of these {len(usable)} files"
     text = f"Create a replica from {usable[0].name or 'this file'}"
-    return text if len(text) <= BUTTON_TEXT_LIMIT else text[: BUTTON_TEXT_LIMIT - 1] + "…"
+    return plain_within(text, BUTTON_TEXT_LIMIT)
 
 
 def upload_prompt(files: Sequence[SlackFile], upload_key: str, *, can_relay: bool) -> Message:

@@ -32,6 +32,7 @@ from enum import Enum
 
 from slack_sdk.errors import SlackApiError
 
+from domain.media import listing
 from settings import USER_GROUP_ID, Settings
 from slack_access.clients import SlackClients
 from slack_access.errors import SLACK_ERRORS
@@ -99,8 +100,7 @@ Members = frozenset[str] | None
 
 def _mentions(admins: Sequence[str]) -> str:
     """'<@U1>', '<@U1> or <@U2>', '<@U1>, <@U2> or <@U3>'."""
-    names = [f"<@{admin}>" for admin in admins]
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    return listing(f"<@{admin}>" for admin in admins)
 
 
 def month_start(moment: datetime) -> datetime:
