@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
@@ -11,15 +11,18 @@ from blocks import TEXT_LIMIT, Message, escape_within, fit
 from domain.record import ReplicaRecord
 from domain.request import Mode
 from domain.states import State
+from domain.subject import SubjectKind
 from domain.training_errors import hint_for
 
 STATUS = {
+    State.AWAITING_CONSENT: (":raised_hand:", "Waiting for consent"),
     State.SUBMITTING: (":hourglass_flowing_sand:", "Sending to Tavus…"),
     State.TRAINING: (":gear:", "Training – usually 3–4 hours"),
     State.SUCCEEDED: (":white_check_mark:", "Ready"),
     State.FAILED: (":x:", "Training failed"),
     State.NOT_CREATED: (":x:", "Not created"),
     State.UNCERTAIN: (":mag:", "Checking with Tavus whether training started"),
+    State.DELETED: (":wastebasket:", "Deleted"),
 }
 MODE_NAMES = {Mode.VIDEO: "From a video", Mode.IMAGE: "From a photo"}
 # Bounds for outside text, after escaping (Slack refuses a text over TEXT_LIMIT characters).
@@ -27,6 +30,14 @@ NAME_LIMIT = 200
 DETAIL_LIMIT = 150
 REASON_LIMIT = 1500
 REASON_REST = " (shortened: the bot's admin can read the whole message in its log)"
+
+
+def _subject(record: ReplicaRecord) -> str:
+    """Who is on camera: a mention, or the name given for someone outside Slack (bounded)."""
+    subject = record.request.subject
+    if subject.user_id:
+        return f"<@{subject.user_id}>"
+    return _detail(subject.name or "someone outside Slack")
 
 
 def _name(record: ReplicaRecord) -> str:
@@ -51,9 +62,38 @@ def _reply(text: str) -> Message:
     return Message(text=text, blocks=[_section(text)])
 
 
+def _people(user_ids: Sequence[str]) -> str:
+    """Slack users as mentions: "<@A>", "<@A> and <@B>", "<@A>, <@B> and <@C>"."""
+    mentions = [f"<@{user_id}>" for user_id in user_ids]
+    if len(mentions) < 2:
+        return "".join(mentions)
+    return ", ".join(mentions[:-1]) + " and " + mentions[-1]
+
+
+def _label(record: ReplicaRecord) -> str:
+    """The state as the root message names it."""
+    waiting = record.awaiting
+    if record.state is State.AWAITING_CONSENT and len(waiting) == 1:
+        return f"Waiting for {_people(waiting)}'s consent"
+    if record.state is State.AWAITING_CONSENT and waiting:
+        return f"Waiting for consent from {_people(waiting)}"
+    return STATUS[record.state][1]
+
+
+def was_revoked(record: ReplicaRecord) -> bool:
+    """Whether the deletion was asked by someone on camera or owning the footage (consent
+    withdrawn), rather than an admin or the requester."""
+    by = record.delete_requested_by
+    return by is not None and by in (
+        record.request.subject.user_id,
+        record.request.slack_file_owner,
+    )
+
+
 def status_message(record: ReplicaRecord) -> Message:
     """The root message: one per request, edited in place as its state changes."""
-    emoji, label = STATUS[record.state]
+    emoji = STATUS[record.state][0]
+    label = _label(record)
     request = record.request
     name = _name(record)
     details = [
@@ -71,6 +111,8 @@ def status_message(record: ReplicaRecord) -> Message:
         _section(f"{emoji} *{name}* – {label}"),
         ContextBlock(elements=[MarkdownTextObject(text=fit(" · ".join(details), TEXT_LIMIT))]),
     ]
+    if record.request.subject.kind is not SubjectKind.ME:
+        details.append(f"On camera: {_subject(record)}")
     if record.state in (State.FAILED, State.NOT_CREATED, State.UNCERTAIN) and record.error_message:
         blocks.append(
             ContextBlock(elements=[MarkdownTextObject(text=_reason(record.error_message))])
@@ -95,6 +137,19 @@ def outcome_reply(record: ReplicaRecord) -> Message:
             text += f"\n*How to fix it:* {hint}"
     elif record.state is State.NOT_CREATED:
         text = f"{mention} :x: *{name}* was not created: {error}"
+    elif record.state is State.DELETED:
+        by = record.delete_requested_by
+        why = (
+            f"because <@{by}> withdrew their consent"
+            if was_revoked(record)
+            else f"as <@{by}> asked"
+            if by
+            else "as asked"
+        )
+        text = (
+            f"{mention} :wastebasket: *{name}* was deleted at Tavus, with its training "
+            f"footage, {why}."
+        )
     elif record.state is State.UNCERTAIN:
         text = (
             f"{mention} :warning: I sent *{name}* to Tavus but got no clear answer ({error}). "

@@ -323,7 +323,7 @@ def _model_and_consent(draft: FormDraft) -> list[Block]:
             Field.CONSENT,
             "Consent",
             # The very text the consent record keeps as the requester's attestation.
-            attestation(draft.mode),
+            attestation(draft.mode) or "",
             draft.consent,
             optional=False,
         ),

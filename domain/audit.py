@@ -25,8 +25,13 @@ column keeps every state change).
     intended_use        SUBMITTED       "intended_use"
     consent_method      SUBMITTED       "how" -> "method" (attestation / approval)
     consent_text        SUBMITTED       "how" -> "text"
-    consent_by          SUBMITTED       "how" -> "by" | "user_id"
-    consent_at          SUBMITTED       "how" -> "at"
+    consent_by          SUBMITTED       "how" -> "by" | "user_id"; with approvers, those who
+                        APPROVED        approved (.actor_id, joined by "; ")
+    consent_at          SUBMITTED       "how" -> "at"; with approvers, the last approval's .at
+    consent_reference   SUBMITTED       "how" -> "reference" (e.g. a signed release's link)
+    decisions           APPROVED,       "<user> approved|declined <at>", and "expired <at>",
+                        DECLINED,       each, joined by "; "
+                        EXPIRED
     statement           SUBMITTED       "statement" -> "text" ("statement" or its text may be
                                         None: no spoken statement is relied on)
     statement_version   SUBMITTED       "statement" -> "version"
@@ -41,6 +46,10 @@ column keeps every state change).
     state               STATE_CHANGED   "to" of the latest; before any: SUBMITTED "state" |
                                         "submitting" (where every request starts)
     state_history       STATE_CHANGED   "from"->"to" .at, each, joined by "; "
+    withdrawn_at        REVOKED,        .at of the first (consent withdrawn, or deletion
+                        DELETE_REQUESTED asked for)
+    withdrawn_by        REVOKED,        .actor_id | "by" of that event; "(revoked)" follows
+                        DELETE_REQUESTED the subject's own withdrawal
     deleted_at          DELETED         .at
     deleted_by          DELETED         .actor_id | "by"
     deletion            DELETED         "hard": true → "hard", otherwise "soft"
@@ -84,6 +93,8 @@ COLUMNS: tuple[str, ...] = (
     "consent_text",
     "consent_by",
     "consent_at",
+    "consent_reference",
+    "decisions",
     "statement",
     "statement_version",
     "media_url",
@@ -95,6 +106,8 @@ COLUMNS: tuple[str, ...] = (
     "replica_id",
     "state",
     "state_history",
+    "withdrawn_at",
+    "withdrawn_by",
     "deleted_at",
     "deleted_by",
     "deletion",
@@ -191,6 +204,9 @@ class _Fold:
         self._initial_state = ""  # before any STATE_CHANGED; set by SUBMITTED
         self._history: list[str] = []
         self._relayed: Mapping[str, Any] = {}
+        self._decisions: list[str] = []
+        self._approved_by: list[str] = []
+        self._approved_at = ""
 
     def apply(self, event: ConsentEvent) -> None:
         details = event.details if isinstance(event.details, Mapping) else {}
@@ -209,6 +225,20 @@ class _Fold:
             replica_id = _text(details.get("replica_id"))
             if replica_id:  # a failure before Tavus answered names none: keep the known one
                 self._row["replica_id"] = replica_id
+        elif event.kind in (ConsentEventKind.APPROVED, ConsentEventKind.DECLINED):
+            by = _first(event.actor_id, details.get("by"))
+            self._decisions.append(f"{by} {event.kind.value} {event.at}")
+            if event.kind is ConsentEventKind.APPROVED:
+                self._approved_by.append(by)
+                self._approved_at = event.at
+        elif event.kind is ConsentEventKind.EXPIRED:
+            self._decisions.append(f"expired {event.at}")
+        elif event.kind in (ConsentEventKind.REVOKED, ConsentEventKind.DELETE_REQUESTED):
+            if not self._row["withdrawn_at"]:
+                by = _first(event.actor_id, details.get("by"))
+                revoked = event.kind is ConsentEventKind.REVOKED
+                self._row["withdrawn_at"] = event.at
+                self._row["withdrawn_by"] = f"{by} (revoked)" if revoked else by
         elif event.kind is ConsentEventKind.DELETED:
             self._row["deleted_at"] = event.at
             self._row["deleted_by"] = _first(event.actor_id, details.get("by"))
@@ -238,6 +268,7 @@ class _Fold:
         row["consent_text"] = _text(how.get("text"))
         row["consent_by"] = _first(how.get("by"), how.get("user_id"))
         row["consent_at"] = _text(how.get("at"))
+        row["consent_reference"] = _text(how.get("reference"))
         statement = _part(details, "statement")
         row["statement"] = _text(statement.get("text"))
         row["statement_version"] = _text(statement.get("version"))
@@ -254,4 +285,8 @@ class _Fold:
             row[column] = row[column] or _text(self._relayed.get(column))
         row["state"] = row["state"] or self._initial_state
         row["state_history"] = "; ".join(self._history)
+        row["decisions"] = "; ".join(self._decisions)
+        if self._approved_by and row["consent_method"] == "approval":
+            row["consent_by"] = "; ".join(self._approved_by)
+            row["consent_at"] = self._approved_at
         return row

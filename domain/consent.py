@@ -10,6 +10,7 @@ from typing import Any
 
 from domain.request import Mode, ReplicaRequest, SlackOrigin
 from domain.states import State
+from domain.subject import SubjectKind
 
 # The canonical wording from Tavus's API spec (train_video_url) and consent troubleshooting page.
 CONSENT_TEMPLATE = (
@@ -19,8 +20,20 @@ CONSENT_TEMPLATE = (
 )
 NAME_PLACEHOLDER = "[your full name]"
 
-# The request form's consent checkbox, per mode, word for word (blocks/replica_modal.py shows
-# these very strings): a requester's attestation is recorded as the text they ticked.
+# The request form's consent texts, word for word (blocks/replica_modal.py shows these very
+# strings): a requester's attestation is recorded as the text they ticked.
+ATTESTATION_ME_VIDEO = "I am the person on camera, and I consent to an AI replica of me"
+ATTESTATION_ME_PHOTO = "This is a photo of me, and I consent to an AI replica of me"
+ATTESTATION_OUTSIDE = (
+    "I hold this person's written consent to an AI replica of them, for the use given above"
+)
+# Photo mode shows this instead of a sentence to speak (a photo cannot say it).
+IMAGE_RIGHTS_STATEMENT = (
+    "The person in this photo has agreed to an AI replica of them that looks like them, and "
+    "whoever submits it owns or is licensed to use the photo for this."
+)
+# Before the subject kinds: one checkbox per mode, ticked by whoever filled in the form.
+# Kept for reading old records.
 ATTESTATION_VIDEO = "The person shown has consented to an AI replica of them"
 ATTESTATION_PHOTO = "I have the rights to this likeness and the person shown has consented"
 
@@ -30,18 +43,25 @@ def consent_sentence(full_name: str | None) -> str:
     return CONSENT_TEMPLATE.format(full_name=(full_name or "").strip() or NAME_PLACEHOLDER)
 
 
-def attestation(mode: Mode) -> str:
-    """The consent checkbox's text in `mode`'s form."""
-    return ATTESTATION_VIDEO if mode is Mode.VIDEO else ATTESTATION_PHOTO
-
-
-def statement_for(request: ReplicaRequest, full_name: str | None) -> str | None:
-    """The consent sentence a request relies on: the one its form showed, which must open the
-    training video. None when nothing spoken is relied on: a photo, or a video with a separate
-    consent video (that video holds the statement)."""
-    if request.mode is not Mode.VIDEO or request.consent_video_url:
+def attestation(mode: Mode, kind: SubjectKind = SubjectKind.ME) -> str | None:
+    """The checkbox the requester must tick for this subject and mode; None when the subject
+    approves for themselves instead (a workspace member)."""
+    if kind is SubjectKind.MEMBER:
         return None
-    return consent_sentence(full_name)
+    if kind is SubjectKind.OUTSIDE:
+        return ATTESTATION_OUTSIDE
+    return ATTESTATION_ME_VIDEO if mode is Mode.VIDEO else ATTESTATION_ME_PHOTO
+
+
+def statement_shown(mode: Mode, subject_name: str | None, *, consent_video: bool) -> str | None:
+    """The statement a request relies on, as its form showed it: the sentence to be spoken at
+    the start of the training video, naming the subject; the image-rights statement for a
+    photo; None for a video with a separate consent video (that video holds the statement)."""
+    if mode is Mode.IMAGE:
+        return IMAGE_RIGHTS_STATEMENT
+    if consent_video:
+        return None
+    return consent_sentence(subject_name)
 
 
 # -- the consent record ------------------------------------------------------------------------
@@ -50,7 +70,9 @@ def statement_for(request: ReplicaRequest, full_name: str | None) -> str | None:
 
 # Bump whenever CONSENT_TEMPLATE or an ATTESTATION_* above changes wording: the record keeps the
 # exact text shown and this version, so an old record still says what was agreed to.
-STATEMENT_VERSION = "1"
+# Version 2: the sentence names the person on camera (not the requester), the checkbox depends
+# on who that is, and photos have the image-rights statement.
+STATEMENT_VERSION = "2"
 
 
 class ConsentEventKind(StrEnum):
@@ -59,6 +81,12 @@ class ConsentEventKind(StrEnum):
     POSTED = "posted"  # the status message: its permalink
     STATE_CHANGED = "state_changed"  # every state change: from, to, replica id, reason
     DELETED = "deleted"  # when, by whom, hard or soft
+    # An approver's answer (the subject on camera, or the owner of the Slack file).
+    APPROVED = "approved"
+    DECLINED = "declined"
+    EXPIRED = "expired"  # no answer within CONSENT_TIMEOUT_DAYS: nothing is created
+    REVOKED = "revoked"  # the subject withdrew consent: the replica is to be deleted
+    DELETE_REQUESTED = "delete_requested"  # an admin (or the requester) asked for deletion
 
 
 @dataclass(frozen=True)
@@ -91,25 +119,36 @@ def recordable_url(url: str) -> str:
 
 
 def submitted(
-    request_id: int,
-    at: str,
-    request: ReplicaRequest,
-    origin: SlackOrigin,
-    *,
-    requester_name: str | None,
+    request_id: int, at: str, request: ReplicaRequest, origin: SlackOrigin
 ) -> ConsentEvent:
-    """The request as its form was submitted: who asked, whose likeness, what they were shown
-    and agreed to, and the media. `requester_name`: the name the form's consent sentence
-    showed (None: Slack did not say, and the form showed NAME_PLACEHOLDER, as recorded)."""
+    """The request as its form was submitted: who asked, who is on camera, what they were
+    shown and agreed to, what the replica is for, and the media."""
     requester = origin.requester_id
     media: dict[str, Any]
     if request.slack_file_id is not None:
         # Its bytes' sha256 follows in MEDIA_RELAYED, once they are copied for Tavus.
-        media = {"slack_file_id": request.slack_file_id, "file_name": request.slack_file_name}
+        media = {
+            "slack_file_id": request.slack_file_id,
+            "file_name": request.slack_file_name,
+            "file_owner": request.slack_file_owner,
+        }
     else:
         media = {"url": recordable_url(request.media_url)}
     if request.consent_video_url:
         media["consent_video_url"] = recordable_url(request.consent_video_url)
+    subject = request.subject
+    approvers = request.approvers(requester)
+    how: dict[str, Any]
+    if approvers:
+        # Each approver's answer follows as APPROVED / DECLINED (or EXPIRED).
+        how = {"method": "approval", "approvers": list(approvers)}
+        if request.attestation is not None:  # "me" on someone else's file: both
+            how["text"] = request.attestation
+            how["by"] = requester
+    else:
+        how = {"method": "attestation", "text": request.attestation, "by": requester, "at": at}
+    if request.consent_reference:
+        how["reference"] = recordable_url(request.consent_reference)
     return ConsentEvent(
         request_id=request_id,
         kind=ConsentEventKind.SUBMITTED,
@@ -117,25 +156,62 @@ def submitted(
         actor_id=requester,
         details={
             "requester_id": requester,
-            # Whose likeness: today always the requester ("me"). Later also
-            # {"kind": "member", "user_id": …} and {"kind": "outside", "name": …}.
-            "subject": {"kind": "me", "user_id": requester},
-            "intended_use": None,  # not asked yet
-            # How consent was given: today the requester's attestation (the ticked checkbox).
-            # Later also {"method": "approval", "user_id": …, "at": …} from the subject.
-            "how": {"method": "attestation", "text": attestation(request.mode), "by": requester},
-            "statement": {
-                "text": statement_for(request, requester_name),
-                "version": STATEMENT_VERSION,
+            "subject": {
+                "kind": subject.kind.value,
+                "user_id": subject.user_id,
+                "name": subject.name,
             },
+            "intended_use": request.intended_use,
+            "how": how,
+            "statement": {"text": request.statement, "version": STATEMENT_VERSION},
             "media": media,
             "mode": request.mode.value,
             "model": request.model_name,
             "replica_name": request.replica_name,
             "workspace": {"team_id": origin.team_id, "enterprise_id": origin.enterprise_id},
             "channel_id": origin.channel_id,
-            "state": State.SUBMITTING.value,
+            "state": State.AWAITING_CONSENT.value if approvers else State.SUBMITTING.value,
         },
+    )
+
+
+def decided(
+    request_id: int, at: str, *, by: str, approved: bool, role: str, statement: str | None
+) -> ConsentEvent:
+    """An approver's answer from their own Slack account: `role` says why they were asked
+    ("subject": on camera; "file_owner": shared the footage), `statement` what they saw."""
+    return ConsentEvent(
+        request_id=request_id,
+        kind=ConsentEventKind.APPROVED if approved else ConsentEventKind.DECLINED,
+        at=at,
+        actor_id=by,
+        details={
+            "by": by,
+            "role": role,
+            "statement": {"text": statement, "version": STATEMENT_VERSION},
+        },
+    )
+
+
+def expired(request_id: int, at: str, *, waiting_for: list[str], days: int) -> ConsentEvent:
+    """Nobody answered (or not everyone) within `days` days: the request ends uncreated."""
+    return ConsentEvent(
+        request_id=request_id,
+        kind=ConsentEventKind.EXPIRED,
+        at=at,
+        details={"waiting_for": waiting_for, "days": days},
+    )
+
+
+def deletion_asked(request_id: int, at: str, *, by: str, revoked: bool) -> ConsentEvent:
+    """Slack user `by` asked for the replica to be deleted: the subject withdrawing consent
+    (`revoked`), or an admin or the requester. DELETED follows once it is gone at Tavus."""
+    return ConsentEvent(
+        request_id=request_id,
+        kind=ConsentEventKind.REVOKED if revoked else ConsentEventKind.DELETE_REQUESTED,
+        at=at,
+        actor_id=by,
+        details={"by": by},
     )
 
 

@@ -24,6 +24,18 @@ class ReplicaRecord:
     finished_at: str | None = None
     create_sent_at: str | None = None  # when POST /v2/replicas went out (None: not yet)
     training_progress: str | None = None  # Tavus's latest "N/100", as it wrote it
+    # Who must approve before it goes to Tavus (the request's approvers, as recorded), and,
+    # while it waits for them, who already has.
+    approvers: tuple[str, ...] = ()
+    approved_by: tuple[str, ...] = ()
+    # A deletion asked for (consent revoked, or an admin): kept until Tavus has done it.
+    delete_requested_at: str | None = None
+    delete_requested_by: str | None = None
+
+    @property
+    def awaiting(self) -> tuple[str, ...]:
+        """The approvers who have not approved yet (only meaningful while AWAITING_CONSENT)."""
+        return tuple(user for user in self.approvers if user not in self.approved_by)
 
     @property
     def reply_thread_ts(self) -> str | None:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 # Mode lives with the table of media types; importing it from here keeps working.
 from domain.media import Mode as Mode
 from domain.media import extensions_of
+from domain.subject import Subject
 
 MAX_NAME_LENGTH = 100
 MODELS = ("phoenix-4", "phoenix-3")
@@ -44,6 +45,28 @@ class ReplicaRequest:
     # Training media shared in Slack: relayed to a public URL, which then fills the media URL.
     slack_file_id: str | None = None
     slack_file_name: str | None = None
+    # Who shared that file in Slack: if not the requester, they approve first (they are on
+    # camera, or they own the footage).
+    slack_file_owner: str | None = None
+    slack_file_permalink: str | None = None  # shown to whoever is asked to approve
+    # Consent: who is on camera, what the replica is for, and the exact texts shown.
+    subject: Subject = Subject()
+    intended_use: str = ""
+    # The sentence the form showed to be spoken on camera (video without a consent video), or
+    # the image-rights statement (photo); None: nothing spoken is relied on.
+    statement: str | None = None
+    # The checkbox text the requester ticked, word for word; None when the subject approves.
+    attestation: str | None = None
+    consent_reference: str | None = None  # e.g. a link to a signed release (outside Slack)
+
+    def approvers(self, requester_id: str) -> tuple[str, ...]:
+        """The Slack users who must approve before anything goes to Tavus, in order: a member
+        on camera, then the owner of a Slack file; never the requester, never twice."""
+        found: list[str] = []
+        for user_id in (self.subject.user_id, self.slack_file_owner):
+            if user_id and user_id != requester_id and user_id not in found:
+                found.append(user_id)
+        return tuple(found)
 
     def with_media_url(self, url: str) -> ReplicaRequest:
         """This request with its training media at `url` (a relayed Slack file)."""

@@ -33,6 +33,8 @@ class SlackFile:
     url_private_download: str | None = None
     # Only a link to a file kept elsewhere (Google Drive, Dropbox…): Slack has no bytes to give.
     is_external: bool = False
+    owner: str | None = None  # the Slack user who shared it
+    permalink: str | None = None  # where people can see it in Slack
 
     @classmethod
     def from_slack(cls, data: Any) -> SlackFile | None:
@@ -41,6 +43,7 @@ class SlackFile:
             return None
         size = data.get("size")
         url = data.get("url_private_download") or data.get("url_private")
+        owner, permalink = data.get("user"), data.get("permalink")
         return cls(
             id=data["id"],
             name=str(data.get("name") or data.get("title") or ""),
@@ -48,6 +51,8 @@ class SlackFile:
             size=size if isinstance(size, int) and not isinstance(size, bool) else None,
             url_private_download=url if isinstance(url, str) and url else None,
             is_external=data.get("is_external") is True,
+            owner=owner if isinstance(owner, str) and owner else None,
+            permalink=permalink if isinstance(permalink, str) and permalink else None,
         )
 
     @property
@@ -107,6 +112,10 @@ class SlackFile:
         }
         if self.is_external:  # only when set: private_metadata holds 3000 characters
             data["is_external"] = True
+        if self.owner:
+            data["user"] = self.owner
+        if self.permalink:
+            data["permalink"] = self.permalink
         return data
 
 

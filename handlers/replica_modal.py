@@ -226,14 +226,8 @@ def register(surface: Surface) -> None:
         )
         try:
             # Durable before acknowledged: once the form closes, the request is on disk.
-            # The name the form's consent sentence showed (the session's, as last rendered;
-            # None if Slack never said, and the form showed the placeholder).
             accepted = await workflow.accept(
-                view["id"],
-                checked,
-                origin,
-                requester_name=form.requester_name,
-                cap=access.monthly_cap(origin.requester_id),
+                view["id"], checked, origin, cap=access.monthly_cap(origin.requester_id)
             )
         except MonthlyLimitReached:
             # Another form of theirs was recorded meanwhile (the check above came first).

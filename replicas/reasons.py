@@ -53,3 +53,25 @@ def ambiguous(error: TavusError) -> str:
     else:
         what = "no answer came back"
     return f"Tavus got the request but {what}"
+
+
+# -- consent: why a request that waited for approval created nothing -------------------------
+
+
+def declined(user_id: str) -> str:
+    return f"<@{user_id}> declined, so nothing was sent to Tavus and nothing was charged."
+
+
+def expired(waiting: list[str], days: int) -> str:
+    who = ", ".join(f"<@{user_id}>" for user_id in waiting) or "the people asked"
+    return (
+        f"{who} did not answer within {days} days, so the request lapsed: nothing was sent to "
+        "Tavus. Ask them first, then submit it again."
+    )
+
+
+def withdrawn(user_id: str) -> str:
+    return (
+        f"<@{user_id}> withdrew consent before it was sent to Tavus, so nothing was created "
+        "and nothing was charged."
+    )

@@ -71,6 +71,22 @@ class Reconciler:
         traceback and that request is skipped for a growing number of rounds, while the
         others go on. Raises TavusError when Tavus was unavailable, so the loop backs off."""
         unavailable: TavusError | None = None
+        consent = self._workflow.consent
+        # First the deletions asked for (consent withdrawn): before a replica being deleted
+        # could be announced as ready.
+        for record in await consent.pending_deletions():
+            if self._skipped(record.id):
+                continue
+            try:
+                await consent.delete_at_tavus(record)
+            except (TavusServerError, TavusUnreachableError, TavusAuthError) as error:
+                unavailable = error
+            except TavusError as error:
+                logger.warning("Could not delete the replica of request %s: %s", record.id, error)
+            except sqlite3.Error:
+                raise
+            except Exception:
+                self._failed(record.id)
         for record in await self._workflow.open_requests():
             if self._skipped(record.id):
                 continue
@@ -86,6 +102,7 @@ class Reconciler:
                 self._failed(record.id)
             else:
                 self._failures.pop(record.id, None)
+        await consent.expire_overdue()
         if unavailable is not None:
             raise unavailable
         await self._workflow.resolve_uncertain()

@@ -39,6 +39,7 @@ from replicas import reasons
 from replicas.access import MonthlyCap, MonthlyLimitReached
 from replicas.ambiguous import match_creates
 from replicas.callbacks import CallbackVerdict, hash_token, parse_callback
+from replicas.consent import ConsentFlow
 from replicas.outbox import OutboxWorker
 from replicas.supervisor import Supervisor
 from settings import Settings
@@ -63,6 +64,8 @@ class Accepted:
 
     request_id: int
     callback_token: str
+    # It waits for approval (replicas/consent.py), which sends it when everyone approved.
+    awaiting_consent: bool = False
 
 
 class ReplicaWorkflow:
@@ -85,6 +88,15 @@ class ReplicaWorkflow:
         self._supervisor = supervisor
         # Requests this process is submitting right now; the reconciler leaves them alone.
         self._submitting: set[int] = set()
+        # Approvals, their expiry, and deletions: the same state machine, its own module.
+        self.consent = ConsentFlow(
+            settings=settings,
+            storage=storage,
+            tavus=tavus,
+            supervisor=supervisor,
+            commit=self._commit,
+            resume=self._resume,
+        )
 
     async def _commit(self, change: Callable[[sqlite_utils.Database], T]) -> T:
         """Run a state change and the outbox rows it writes in one transaction, then let the
@@ -106,17 +118,16 @@ class ReplicaWorkflow:
         request: ReplicaRequest,
         origin: SlackOrigin,
         *,
-        requester_name: str | None = None,
         cap: MonthlyCap | None = None,
     ) -> Accepted | None:
-        """Record a validated request (its consent record opened, its root message owed),
-        before Slack is answered. `requester_name`: the name the form's consent sentence
-        showed. None if this view was already accepted (a repeated submission). Raises
+        """Record a validated request (its consent record opened, its root message owed, and
+        the approvers it waits for asked), before Slack is answered. None if this view was
+        already accepted (a repeated submission). Raises
         MonthlyLimitReached, recording nothing, if `cap` is already used up: counted in the
         same transaction as the insert, so concurrent submissions are counted exactly."""
         token = secrets.token_urlsafe(32)
 
-        def record(db: sqlite_utils.Database) -> int | None:
+        def record(db: sqlite_utils.Database) -> tuple[int, bool] | None:
             if cap is not None and cap.limit <= store.count_creates_since(
                 db, origin.requester_id, cap.since, other_than_view=view_id
             ):
@@ -127,20 +138,31 @@ class ReplicaWorkflow:
                 request=request,
                 origin=origin,
                 callback_token_hash=hash_token(token),
-                requester_name=requester_name,
             )
-            if request_id is not None:
-                outbox.enqueue_status(db, request_id)
-            return request_id
+            if request_id is None:
+                return None
+            outbox.enqueue_status(db, request_id)
+            awaiting = bool(request.approvers(origin.requester_id))
+            if awaiting:
+                self.consent.ask_approvers(db, request_id)
+            return request_id, awaiting
 
-        request_id = await self._commit(record)
-        if request_id is None:
+        recorded = await self._commit(record)
+        if recorded is None:
             logger.info("View %s was already submitted; ignoring the repeat", view_id)
             return None
-        self._submitting.add(request_id)
-        return Accepted(request_id=request_id, callback_token=token)
+        request_id, awaiting = recorded
+        if awaiting:
+            logger.info("Request %s waits for approval before it goes to Tavus", request_id)
+        else:
+            self._submitting.add(request_id)
+        return Accepted(request_id=request_id, callback_token=token, awaiting_consent=awaiting)
 
     def start_submission(self, accepted: Accepted) -> None:
+        """Send an accepted request to Tavus in the background; one that waits for approval
+        is sent when it has it (ConsentFlow.answer)."""
+        if accepted.awaiting_consent:
+            return
         self._submitting.add(accepted.request_id)
         self._supervisor.spawn(self.submit(accepted), f"submit request {accepted.request_id}")
 
@@ -180,11 +202,16 @@ class ReplicaWorkflow:
 
         logger.info("Request %s: Tavus is training replica %s", request_id, created.replica_id)
 
-        def training(db: sqlite_utils.Database) -> None:
+        def training(db: sqlite_utils.Database) -> ReplicaRecord:
             if store.mark_training(db, request_id, created.replica_id, created.status):
                 outbox.enqueue_status(db, request_id)
+            return store.get_request(db, request_id)
 
-        await self._commit(training)
+        trained = await self._commit(training)
+        if trained.delete_requested_at is not None:
+            # Consent was withdrawn while the create was in flight: delete what it made.
+            self.consent.start_deletion(trained)
+            return
         await self._apply_deferred_callbacks(request_id, created.replica_id)
 
     async def _relay_file(self, record: ReplicaRecord, file_id: str) -> RelayedFile | None:
@@ -240,7 +267,7 @@ class ReplicaWorkflow:
         def change(db: sqlite_utils.Database) -> None:
             if store.mark_create_failed(db, request_id, state, reason):
                 reply = ReplyKind.OUTCOME if state is State.NOT_CREATED else ReplyKind.UNCERTAIN
-                _announce(db, request_id, reply)
+                outbox.announce(db, request_id, reply)
 
         await self._commit(change)
 
@@ -460,7 +487,7 @@ class ReplicaWorkflow:
                 error_message=result.error_message,
                 training_progress=result.training_progress,
             ):
-                _announce(db, request_id, ReplyKind.OUTCOME)
+                outbox.announce(db, request_id, ReplyKind.OUTCOME)
                 verdict = CallbackVerdict.APPLIED
             else:
                 verdict = CallbackVerdict.DUPLICATE
@@ -476,10 +503,3 @@ class ReplicaWorkflow:
             return verdict
 
         return await self._commit(change)
-
-
-def _announce(db: sqlite_utils.Database, request_id: int, reply: ReplyKind) -> None:
-    """Within a state change: refresh the root message and reply in its thread, once."""
-    outbox.enqueue_status(db, request_id)
-    # Rendered when delivered, from the request then (and the state it tells, kept now).
-    outbox.enqueue_reply(db, request_id, reply)

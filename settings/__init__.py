@@ -63,6 +63,8 @@ class Settings:
     replica_admins: tuple[str, ...] = ()
     # Creates per requester per calendar month (UTC); None: no limit.
     replica_monthly_limit: int | None = None
+    # Days a request waits for its subject's (or file owner's) approval before it expires.
+    consent_timeout_days: int = 7
 
     def __repr__(self) -> str:
         # Never let a token or key reach a log line through repr().
@@ -77,7 +79,8 @@ class Settings:
             # Slack ids are not secrets, and an operator checking the config wants to see them.
             f"replica_creators={self.replica_creators!r}, "
             f"replica_admins={self.replica_admins!r}, "
-            f"replica_monthly_limit={self.replica_monthly_limit})"
+            f"replica_monthly_limit={self.replica_monthly_limit}, "
+            f"consent_timeout_days={self.consent_timeout_days})"
         )
 
     @property
@@ -188,18 +191,23 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     creators = slack_ids("REPLICA_CREATORS", groups=True) or None
     admins = slack_ids("REPLICA_ADMINS", groups=False)
 
-    monthly_limit: int | None = None
-    raw_limit = value("REPLICA_MONTHLY_LIMIT")
-    if raw_limit:
-        # ASCII digits only: int() would also take "1_000", "+5" and other scripts' digits;
-        # and at most 18 (past 4,300 int() itself refuses; no month holds 10**18 creates).
-        if raw_limit.isascii() and raw_limit.isdigit() and 0 < len(raw_limit.lstrip("0")) <= 18:
-            monthly_limit = int(raw_limit)
-        else:
-            problems.append(
-                "REPLICA_MONTHLY_LIMIT must be a whole number of replicas per person per "
-                f"month, 1 or more, got {raw_limit[:40]!r}"
-            )
+    def whole_number(name: str, what: str, maximum_digits: int) -> int | None:
+        """A positive whole number; None if unset. ASCII digits only: int() would also take
+        "1_000", "+5" and other scripts' digits; and at most `maximum_digits` of them."""
+        raw = value(name)
+        if not raw:
+            return None
+        if raw.isascii() and raw.isdigit() and 0 < len(raw.lstrip("0")) <= maximum_digits:
+            return int(raw)
+        problems.append(f"{name} must be a whole number of {what}, 1 or more, got {raw[:40]!r}")
+        return None
+
+    # No month holds 10**18 creates (and past 4,300 digits int() itself refuses).
+    monthly_limit = whole_number(
+        "REPLICA_MONTHLY_LIMIT", "replicas per person per month", maximum_digits=18
+    )
+    # Up to 999 days: a timedelta of more would overflow.
+    consent_days = whole_number("CONSENT_TIMEOUT_DAYS", "days", maximum_digits=3) or 7
 
     log_level = (value("LOG_LEVEL") or "INFO").upper()
     if log_level not in LOG_LEVELS:
@@ -226,4 +234,5 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         replica_creators=creators,
         replica_admins=admins,
         replica_monthly_limit=monthly_limit,
+        consent_timeout_days=consent_days,
     )

@@ -261,3 +261,32 @@ def add_consent_events(db: sqlite_utils.Database) -> None:
            WHEN EXISTS (SELECT 1 FROM consent_events WHERE id = NEW.id)
            BEGIN SELECT RAISE(ABORT, 'consent_events is append-only'); END"""
     )
+
+
+@migrations()
+def add_subjects(db: sqlite_utils.Database) -> None:
+    """Who is on camera and what they (or the requester) agreed to; who must approve first;
+    and a deletion asked for (consent revoked, or an admin), kept until Tavus has done it.
+    Requests made before this had the requester on camera, by their own attestation."""
+    requests = db.table("replica_requests")
+    for column in (
+        "slack_file_owner",
+        "slack_file_permalink",
+        "subject_kind",
+        "subject_user_id",
+        "subject_name",
+        "intended_use",
+        "consent_statement",
+        "attestation",
+        "consent_reference",
+        "approvers",  # JSON list of Slack user ids, in the order they were asked
+        "delete_requested_at",
+        "delete_requested_by",
+    ):
+        requests.add_column(column, str)
+    db.execute(
+        "UPDATE replica_requests SET subject_kind = 'me', subject_user_id = requester_id, "
+        "approvers = '[]'"
+    )
+    requests.create_index(["subject_user_id"])
+    requests.create_index(["slack_file_owner"])

@@ -212,6 +212,13 @@ def enqueue_reply(db: sqlite_utils.Database, request_id: int, kind: str) -> None
     _insert_once(db, request_lane(request_id), request_id, f"{request_id}:{kind}", kind, announced)
 
 
+def announce(db: sqlite_utils.Database, request_id: int, kind: str) -> None:
+    """Within a state change: refresh the root message and reply in its thread, once."""
+    enqueue_status(db, request_id)
+    # Rendered when delivered, from the request then (and the state it tells, kept now).
+    enqueue_reply(db, request_id, kind)
+
+
 def enqueue_message(
     db: sqlite_utils.Database, lane: Lane, name: str, message: dict[str, Any]
 ) -> None:

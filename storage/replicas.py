@@ -7,16 +7,24 @@ event changes nothing.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlite_utils
 
-from domain.consent import media_relayed, state_changed, submitted
+from domain.consent import (
+    ConsentEvent,
+    ConsentEventKind,
+    media_relayed,
+    state_changed,
+    submitted,
+)
 from domain.record import ReplicaRecord
 from domain.request import Mode, ReplicaRequest, SlackOrigin
 from domain.states import OPEN, State, Transition, sources, target
+from domain.subject import Subject, SubjectKind
 from storage import consent
 
 REQUESTS = "replica_requests"
@@ -42,7 +50,7 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def _record(row: dict[str, Any]) -> ReplicaRecord:
+def _record(row: dict[str, Any], approved_by: tuple[str, ...] = ()) -> ReplicaRecord:
     return ReplicaRecord(
         id=row["id"],
         state=State(row["state"]),
@@ -57,6 +65,17 @@ def _record(row: dict[str, Any]) -> ReplicaRecord:
             auto_fix_training_image=bool(row["auto_fix_training_image"]),
             slack_file_id=row["slack_file_id"],
             slack_file_name=row["slack_file_name"],
+            slack_file_owner=row.get("slack_file_owner"),
+            slack_file_permalink=row.get("slack_file_permalink"),
+            subject=Subject(
+                kind=SubjectKind(row.get("subject_kind") or SubjectKind.ME.value),
+                user_id=row.get("subject_user_id"),
+                name=row.get("subject_name"),
+            ),
+            intended_use=row.get("intended_use") or "",
+            statement=row.get("consent_statement"),
+            attestation=row.get("attestation"),
+            consent_reference=row.get("consent_reference"),
         ),
         origin=SlackOrigin(
             requester_id=row["requester_id"],
@@ -74,6 +93,10 @@ def _record(row: dict[str, Any]) -> ReplicaRecord:
         finished_at=row["finished_at"],
         create_sent_at=row["create_sent_at"],
         training_progress=row.get("training_progress"),
+        approvers=tuple(json.loads(row.get("approvers") or "[]")),
+        approved_by=approved_by,
+        delete_requested_at=row.get("delete_requested_at"),
+        delete_requested_by=row.get("delete_requested_by"),
     )
 
 
@@ -84,12 +107,13 @@ def insert_request(
     request: ReplicaRequest,
     origin: SlackOrigin,
     callback_token_hash: str,
-    requester_name: str | None = None,
 ) -> int | None:
-    """Record a new request in state SUBMITTING, and open its consent record (SUBMITTED).
-    `requester_name`: the name the form's consent sentence showed. None if this view was
-    already submitted."""
+    """Record a new request, and open its consent record (SUBMITTED): in AWAITING_CONSENT if
+    someone must approve it first, else SUBMITTING. None if this view was already submitted."""
     now = utc_now()
+    approvers = request.approvers(origin.requester_id)
+    state = State.AWAITING_CONSENT if approvers else State.SUBMITTING
+    subject = request.subject
     try:
         with db.atomic():
             cursor = db.execute(
@@ -97,8 +121,10 @@ def insert_request(
                     channel_id, thread_ts, replica_name, mode, model_name, train_video_url,
                     consent_video_url, train_image_url, voice_name, auto_fix_training_image,
                     slack_file_id, slack_file_name, state, callback_token_hash, created_at,
-                    updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    updated_at, slack_file_owner, slack_file_permalink, subject_kind, subject_user_id, subject_name,
+                    intended_use, consent_statement, attestation, consent_reference, approvers)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                    ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [
                     view_id,
                     origin.team_id,
@@ -116,18 +142,25 @@ def insert_request(
                     int(request.auto_fix_training_image),
                     request.slack_file_id,
                     request.slack_file_name,
-                    State.SUBMITTING.value,
+                    state.value,
                     callback_token_hash,
                     now,
                     now,
+                    request.slack_file_owner,
+                    request.slack_file_permalink,
+                    subject.kind.value,
+                    subject.user_id,
+                    subject.name,
+                    request.intended_use,
+                    request.statement,
+                    request.attestation,
+                    request.consent_reference,
+                    json.dumps(list(approvers)),
                 ],
             )
             request_id = cursor.lastrowid
             assert request_id is not None
-            consent.append(
-                db,
-                submitted(request_id, now, request, origin, requester_name=requester_name),
-            )
+            consent.append(db, submitted(request_id, now, request, origin))
     except sqlite3.IntegrityError:
         if db.execute(f"SELECT 1 FROM {REQUESTS} WHERE view_id = ?", [view_id]).fetchone():
             return None
@@ -136,7 +169,15 @@ def insert_request(
 
 
 def get_request(db: sqlite_utils.Database, request_id: int) -> ReplicaRecord:
-    return _record(db.table(REQUESTS).get(request_id))
+    row = db.table(REQUESTS).get(request_id)
+    approved_by: tuple[str, ...] = ()
+    if row["state"] == State.AWAITING_CONSENT.value:
+        approved_by = tuple(
+            event.actor_id
+            for event in consent.events_for(db, request_id)
+            if event.kind is ConsentEventKind.APPROVED and event.actor_id
+        )
+    return _record(row, approved_by)
 
 
 def find_by_token_hash(db: sqlite_utils.Database, token_hash: str) -> ReplicaRecord | None:
@@ -244,6 +285,116 @@ def set_callback_token_hash(db: sqlite_utils.Database, request_id: int, token_ha
 def open_requests(db: sqlite_utils.Database) -> list[ReplicaRecord]:
     """Requests that may still get a training result, oldest first."""
     return [_record(row) for row in db.table(REQUESTS).rows_where(IS_OPEN, order_by="id")]
+
+
+# -- consent: approval before the create, deletion after it -----------------------------------
+
+
+def append_consent(db: sqlite_utils.Database, event: ConsentEvent) -> None:
+    """Add to a request's consent record (within the caller's transaction)."""
+    consent.append(db, event)
+
+
+def decisions(db: sqlite_utils.Database, request_id: int) -> dict[str, ConsentEventKind]:
+    """Each approver's answer so far (APPROVED or DECLINED), by Slack user id."""
+    answered = (ConsentEventKind.APPROVED, ConsentEventKind.DECLINED)
+    return {
+        event.actor_id: event.kind
+        for event in consent.events_for(db, request_id)
+        if event.kind in answered and event.actor_id
+    }
+
+
+def consent_given(db: sqlite_utils.Database, request_id: int) -> bool:
+    """Every approver approved: the request may go to Tavus (SUBMITTING). False if it had
+    already left AWAITING_CONSENT."""
+    return _update(
+        db,
+        request_id,
+        _from(Transition.CONSENTED),
+        {"state": target(Transition.CONSENTED).value},
+    )
+
+
+def consent_refused(db: sqlite_utils.Database, request_id: int, reason: str) -> bool:
+    """Declined, expired, or withdrawn before the create went out: NOT_CREATED, and it never
+    will be (mark_create_sent needs SUBMITTING). False if it had moved on, or the create has
+    already been sent (then only a deletion can undo it)."""
+    return _update(
+        db,
+        request_id,
+        f"{_from(Transition.CONSENT_REFUSED)} AND create_sent_at IS NULL",
+        {
+            "state": target(Transition.CONSENT_REFUSED).value,
+            "error_message": reason,
+            "finished_at": utc_now(),
+        },
+    )
+
+
+def awaiting_consent_since_before(db: sqlite_utils.Database, cutoff: str) -> list[ReplicaRecord]:
+    """Requests still waiting for an approval that were made before `cutoff` (UTC ISO)."""
+    rows = db.table(REQUESTS).rows_where(
+        "state = ? AND created_at < ?",
+        [State.AWAITING_CONSENT.value, cutoff],
+        order_by="id",
+    )
+    return [_record(row) for row in rows]
+
+
+def ask_deletion(db: sqlite_utils.Database, request_id: int, by: str) -> bool:
+    """Keep that `by` asked for the request's replica to be deleted; the first ask counts.
+    False if one was already asked for."""
+    return _update(
+        db,
+        request_id,
+        "delete_requested_at IS NULL",
+        {"delete_requested_at": utc_now(), "delete_requested_by": by},
+    )
+
+
+DELETABLE = _from(Transition.DELETED)
+
+
+def pending_deletions(db: sqlite_utils.Database) -> list[ReplicaRecord]:
+    """Requests whose replica is to be deleted at Tavus and is not yet: asked for, and with a
+    replica (a create still in doubt joins this list once its replica is found)."""
+    rows = db.table(REQUESTS).rows_where(
+        f"delete_requested_at IS NOT NULL AND replica_id IS NOT NULL AND {DELETABLE}",
+        order_by="id",
+    )
+    return [_record(row) for row in rows]
+
+
+def mark_deleted(db: sqlite_utils.Database, request_id: int, *, by: str, hard: bool) -> bool:
+    """The replica is gone at Tavus: DELETED, and recorded. False if it already was."""
+    with db.atomic():
+        changed = _update(
+            db,
+            request_id,
+            DELETABLE,
+            {"state": target(Transition.DELETED).value, "finished_at": utc_now()},
+        )
+        if changed:
+            consent.record_deletion(db, request_id, by=by, hard=hard)
+    return changed
+
+
+def replicas_of_person(db: sqlite_utils.Database, user_id: str) -> list[ReplicaRecord]:
+    """Requests whose replica (made, in the making, or waiting for approval) shows or was made
+    from footage of `user_id`: they are on camera, or they shared the file. Requests that
+    created nothing, and replicas deleted or being deleted, are left out."""
+    rows = db.table(REQUESTS).rows_where(
+        """(subject_user_id = :user OR slack_file_owner = :user)
+           AND state NOT IN (:not_created, :deleted) AND delete_requested_at IS NULL""",
+        {
+            "user": user_id,
+            "not_created": State.NOT_CREATED.value,
+            "deleted": State.DELETED.value,
+        },
+        order_by="id",
+    )
+    return [_record(row) for row in rows]
 
 
 def count_creates_since(

@@ -133,6 +133,21 @@ class TavusClient:
             training_progress=str(progress) if progress is not None else None,
         )
 
+    async def delete_replica(self, replica_id: str, *, hard: bool) -> bool:
+        """DELETE /v2/replicas/{id}: `hard` also deletes the training footage, irrevocably.
+        Retried on 429, 5xx and network errors (a repeated delete does no harm). False if Tavus
+        knows no such replica (already deleted: it answers 400 "Invalid replica_id", or 404)."""
+        params = {"hard": "true"} if hard else None
+        try:
+            await self._retried("DELETE", f"/v2/replicas/{replica_id}", params=params)
+        except TavusRejectedError as error:
+            if error.status_code == 404 or (
+                error.status_code == 400 and "invalid replica_id" in error.body_start.lower()
+            ):
+                return False
+            raise
+        return True
+
     async def list_replicas(self) -> list[ListedReplica]:
         """Every replica of the account, all pages."""
         replicas: list[ListedReplica] = []
@@ -193,10 +208,17 @@ class TavusClient:
 
     async def _read(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """A GET, retried on 429, 5xx and network errors: reads are safe to repeat."""
+        return await self._retried("GET", path, params=params)
+
+    async def _retried(
+        self, method: str, path: str, params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A call that is safe to repeat (GET, DELETE), retried on 429, 5xx and network
+        errors. A DELETE's answer may have no JSON body: it reads as {}."""
         for attempt in range(READ_RETRIES + 1):
             retryable: TavusError
             try:
-                return await self._request("GET", path, params=params)
+                return await self._request(method, path, params=params, empty_ok=method != "GET")
             except (TavusServerError, TavusUnreachableError) as error:
                 retryable = error
             except TavusRejectedError as error:
@@ -215,7 +237,10 @@ class TavusClient:
         *,
         json_body: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
+        empty_ok: bool = False,
     ) -> dict[str, Any]:
+        """One call; a TavusError subclass for every failure. `empty_ok`: a 2xx answer need
+        not be a JSON object (DELETE's has no body schema)."""
         try:
             response = await self._http.request(method, path, json=json_body, params=params)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
@@ -242,10 +267,14 @@ class TavusClient:
         try:
             data = response.json()
         except ValueError as error:
+            if empty_ok:
+                return {}
             raise TavusProtocolError(
                 f"Tavus sent non-JSON for {method} {path}", status_code=status, body=body
             ) from error
         if not isinstance(data, dict):
+            if empty_ok:
+                return {}
             raise TavusProtocolError(
                 f"Tavus sent unexpected JSON for {method} {path}", status_code=status, body=body
             )

@@ -35,6 +35,8 @@ class FakeTavus:
     gets: list[str] = field(default_factory=list)  # replica ids asked for by GET
     list_requests: int = 0
     fail_reads: int = 0  # answer this many GETs with 503
+    deletes: list[tuple[str, bool]] = field(default_factory=list)  # (replica id, hard)
+    fail_deletes: int = 0  # answer this many DELETEs with 503
     url: str = ""
     _runner: web.AppRunner | None = None
 
@@ -43,6 +45,7 @@ class FakeTavus:
         app.router.add_post("/v2/replicas", self._create)
         app.router.add_get("/v2/replicas", self._list)
         app.router.add_get("/v2/replicas/{replica_id}", self._get)
+        app.router.add_delete("/v2/replicas/{replica_id}", self._delete)
         app.router.add_get("/v2/voices", self._voices)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -125,6 +128,19 @@ class FakeTavus:
         if replica is None:
             return web.json_response({"error": "Invalid replica_id"}, status=400)
         return web.json_response(replica)
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        """As Tavus documents it: 200 with no body schema (here: none), 400 for an unknown id."""
+        if not self._authorised(request):
+            return web.json_response({"message": "Invalid access token"}, status=401)
+        replica_id = request.match_info["replica_id"]
+        if self.fail_deletes > 0:
+            self.fail_deletes -= 1
+            return web.json_response({"error": "unavailable"}, status=503)
+        self.deletes.append((replica_id, request.query.get("hard") == "true"))
+        if self.replicas.pop(replica_id, None) is None:
+            return web.json_response({"error": "Invalid replica_id"}, status=400)
+        return web.Response(status=200)
 
     async def _list(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
