@@ -105,14 +105,14 @@ def status_message(record: ReplicaRecord) -> Message:
         details.append(f"File: {_detail(request.slack_file_name)}")
     if request.voice_name:
         details.append(f"Voice: {_detail(request.voice_name)}")
+    if record.request.subject.kind is not SubjectKind.ME:
+        details.append(f"On camera: {_subject(record)}")
     if record.replica_id:
         details.append(f"Replica id: `{_detail(record.replica_id)}`")
     blocks = [
         _section(f"{emoji} *{name}* – {label}"),
         ContextBlock(elements=[MarkdownTextObject(text=fit(" · ".join(details), TEXT_LIMIT))]),
     ]
-    if record.request.subject.kind is not SubjectKind.ME:
-        details.append(f"On camera: {_subject(record)}")
     if record.state in (State.FAILED, State.NOT_CREATED, State.UNCERTAIN) and record.error_message:
         blocks.append(
             ContextBlock(elements=[MarkdownTextObject(text=_reason(record.error_message))])

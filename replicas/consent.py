@@ -123,7 +123,7 @@ class ConsentFlow:
                 ),
             )
             if not approve:
-                store.consent_refused(db, request_id, reasons.declined(user_id))
+                store.consent_refused(db, request_id, reasons.declined(role_of(record, user_id)))
                 outbox.announce(db, request_id, ReplyKind.OUTCOME)
                 return Outcome(Answer.DECLINED, store.get_request(db, request_id))
             record = store.get_request(db, request_id)
@@ -191,7 +191,7 @@ class ConsentFlow:
                 return Outcome(Answer.ENDED, record)
             revoked = user_id == record.request.subject.user_id or user_id in record.approvers
             event = deletion_asked(request_id, store.utc_now(), by=user_id, revoked=revoked)
-            if store.consent_refused(db, request_id, reasons.withdrawn(user_id)):
+            if store.consent_refused(db, request_id, reasons.WITHDRAWN):
                 store.append_consent(db, event)
                 outbox.announce(db, request_id, ReplyKind.OUTCOME)
                 return Outcome(Answer.WITHDRAWN, store.get_request(db, request_id))

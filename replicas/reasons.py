@@ -56,22 +56,25 @@ def ambiguous(error: TavusError) -> str:
 
 
 # -- consent: why a request that waited for approval created nothing -------------------------
+# Plain words, no mentions: a reason is shown escaped (it may also come from Tavus), and the
+# root message already names who is on camera.
 
 
-def declined(user_id: str) -> str:
-    return f"<@{user_id}> declined, so nothing was sent to Tavus and nothing was charged."
+def declined(approver_role: str) -> str:
+    who = "The person on camera" if approver_role == "subject" else "Whoever shared the footage"
+    return f"{who} declined, so nothing was sent to Tavus and nothing was charged."
 
 
 def expired(waiting: list[str], days: int) -> str:
-    who = ", ".join(f"<@{user_id}>" for user_id in waiting) or "the people asked"
+    who = "The person asked" if len(waiting) <= 1 else "Not everyone asked"
+    verb = "did not answer" if len(waiting) <= 1 else "answered"
     return (
-        f"{who} did not answer within {days} days, so the request lapsed: nothing was sent to "
-        "Tavus. Ask them first, then submit it again."
+        f"{who} {verb} within {days} days, so the request lapsed: nothing was sent to Tavus. "
+        "Ask them first, then submit it again."
     )
 
 
-def withdrawn(user_id: str) -> str:
-    return (
-        f"<@{user_id}> withdrew consent before it was sent to Tavus, so nothing was created "
-        "and nothing was charged."
-    )
+WITHDRAWN = (
+    "Consent was withdrawn before it was sent to Tavus, so nothing was created and nothing "
+    "was charged."
+)

@@ -12,6 +12,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from handlers import (
     bad_requests,
     commands,
+    consent,
     file_shares,
     health,
     media,
@@ -69,6 +70,7 @@ DOORS: tuple[Door, ...] = (
     commands,
     replica_modal,
     file_shares,
+    consent,
     bad_requests,
     tavus_callback,
     health,

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlite_utils
+from sqlite_utils.db import NotFoundError
 
 from domain.consent import (
     ConsentEvent,
@@ -168,8 +169,16 @@ def insert_request(
     return request_id
 
 
+class NoSuchRequest(LookupError):
+    """No request has that id (a stale or forged button value)."""
+
+
 def get_request(db: sqlite_utils.Database, request_id: int) -> ReplicaRecord:
-    row = db.table(REQUESTS).get(request_id)
+    """The request; NoSuchRequest (a LookupError) if there is none."""
+    try:
+        row = db.table(REQUESTS).get(request_id)
+    except NotFoundError as error:
+        raise NoSuchRequest(request_id) from error
     approved_by: tuple[str, ...] = ()
     if row["state"] == State.AWAITING_CONSENT.value:
         approved_by = tuple(

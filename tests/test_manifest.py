@@ -54,14 +54,15 @@ def test_only_the_scopes_the_features_need(manifest: dict[str, Any]) -> None:
 def test_events_come_to_the_events_path(manifest: dict[str, Any]) -> None:
     events = manifest["settings"]["event_subscriptions"]
     assert events["request_url"].endswith(SLACK_EVENTS_PATH)
-    # Each of these has a listener in handlers/file_shares.py (unhandled ones get 404 and
-    # are retried); tests/handlers/test_file_shares.py sends each one.
+    # Each of these has a listener in handlers/file_shares.py or handlers/consent.py
+    # (unhandled ones get 404 and are retried); their tests send each one.
     assert set(events["bot_events"]) == {
         "message.channels",
         "message.groups",
         "message.im",
         "message.mpim",
         "file_shared",
+        "user_change",  # handlers/consent.py: a deactivated account
     }
 
 

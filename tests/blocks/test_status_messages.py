@@ -15,6 +15,7 @@ from blocks.messages import moved_to_dm_notice, outcome_reply, status_message
 from domain.record import ReplicaRecord
 from domain.request import Mode, ReplicaRequest, SlackOrigin
 from domain.states import State
+from domain.subject import Subject, SubjectKind
 from domain.training_errors import hint_for
 
 VIDEO = ReplicaRequest(
@@ -72,6 +73,8 @@ EXPECTED_STATUS = {
     State.FAILED: (":x:", "Training failed"),
     State.NOT_CREATED: (":x:", "Not created"),
     State.UNCERTAIN: (":mag:", "Checking with Tavus whether training started"),
+    State.AWAITING_CONSENT: (":raised_hand:", "Waiting for consent"),
+    State.DELETED: (":wastebasket:", "Deleted"),
 }
 
 
@@ -234,7 +237,35 @@ def test_outcome_escapes_the_name() -> None:
     assert "*A&lt;&amp;&gt;B*" in message.text
 
 
-@pytest.mark.parametrize("state", [State.SUBMITTING, State.TRAINING])
+def test_waiting_for_consent_names_who_has_not_approved_yet() -> None:
+    member = replace(VIDEO, subject=Subject(SubjectKind.MEMBER, "U2"), slack_file_owner="U3")
+    waiting = record(State.AWAITING_CONSENT, request=member, approvers=("U2", "U3"))
+    assert "Waiting for consent from <@U2> and <@U3>" in status_message(waiting).text
+    one_left = replace(waiting, approved_by=("U2",))
+    first_line = block_text(status_message(one_left)).splitlines()[0]
+    assert first_line == ":raised_hand: *Jane Doe* – Waiting for <@U3>'s consent"
+    assert "On camera: <@U2>" in block_text(status_message(one_left))
+
+
+def test_someone_outside_slack_is_named_bounded_and_escaped() -> None:
+    outside = replace(VIDEO, subject=Subject(SubjectKind.OUTSIDE, None, "<b>" * 400))
+    text = block_text(status_message(record(State.TRAINING, request=outside)))
+    assert "On camera: &lt;b&gt;" in text and "<b>" not in text
+    assert len(text) < 1000
+
+
+@pytest.mark.parametrize(
+    ("by", "said"),
+    [("U2", "because <@U2> withdrew their consent"), ("UADMIN", "as <@UADMIN> asked")],
+)
+def test_outcome_deleted_says_who_asked_and_why(by: str, said: str) -> None:
+    member = replace(VIDEO, subject=Subject(SubjectKind.MEMBER, "U2"))
+    message = outcome_reply(record(State.DELETED, request=member, delete_requested_by=by))
+    assert message.text.startswith("<@U123> :wastebasket: *Jane Doe* was deleted at Tavus")
+    assert said in message.text
+
+
+@pytest.mark.parametrize("state", [State.SUBMITTING, State.TRAINING, State.AWAITING_CONSENT])
 def test_outcome_of_an_open_request_raises(state: State) -> None:
     with pytest.raises(ValueError, match="7"):
         outcome_reply(record(state))

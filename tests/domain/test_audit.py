@@ -14,6 +14,7 @@ from domain.audit import COLUMNS, audit_csv, audit_rows, day_start, parse_day, s
 from domain.consent import ConsentEvent, ConsentEventKind
 from domain.request import Mode, ReplicaRequest, SlackOrigin
 from domain.states import State
+from domain.subject import Subject, SubjectKind
 
 K = ConsentEventKind
 AT = "2026-03-01T10:00:00.000+00:00"
@@ -71,6 +72,8 @@ def test_a_whole_record_is_one_row_with_every_column() -> None:
         "consent_text": "I consent",
         "consent_by": "U1",
         "consent_at": AT,
+        "consent_reference": "",
+        "decisions": "",
         "statement": "I, Jane Doe, am currently speaking…",
         "statement_version": "1",
         "media_url": "https://cdn.example.com/jane.mp4",
@@ -85,6 +88,8 @@ def test_a_whole_record_is_one_row_with_every_column() -> None:
             "submitting->training 2026-03-01T10:00:01.000+00:00; "
             "training->succeeded 2026-03-01T14:00:00.000+00:00"
         ),
+        "withdrawn_at": "",
+        "withdrawn_by": "",
         "deleted_at": "2026-04-01T09:00:00.000+00:00",
         "deleted_by": "UADMIN",
         "deletion": "hard",
@@ -123,9 +128,15 @@ def test_the_records_own_events_fill_their_columns() -> None:
         train_video_url="https://cdn.example.com/jane.mp4",
         slack_file_id="F1",
         slack_file_name="jane.mp4",
+        slack_file_owner="U1",
+        subject=Subject(SubjectKind.ME, "U1", "Jane Doe"),
+        intended_use="Sales demos",
+        statement=consent.consent_sentence("Jane Doe"),
+        attestation=consent.ATTESTATION_ME_VIDEO,
+        consent_reference="https://docs.example/release",
     )
     events = [
-        consent.submitted(7, AT, request, origin, requester_name="Jane Doe"),
+        consent.submitted(7, AT, request, origin),
         consent.media_relayed(
             7, "t1", slack_file_id="F1", file_name="jane.mp4", size=3, sha256="cd" * 32
         ),
@@ -153,9 +164,12 @@ def test_the_records_own_events_fill_their_columns() -> None:
         "model": "phoenix-4",
         "subject_kind": "me",
         "subject": "U1",
+        "intended_use": "Sales demos",
         "consent_method": "attestation",
-        "consent_text": consent.attestation(Mode.VIDEO),
+        "consent_text": consent.ATTESTATION_ME_VIDEO,
         "consent_by": "U1",
+        "consent_at": AT,
+        "consent_reference": "https://docs.example/release",
         "statement": consent.consent_sentence("Jane Doe"),
         "statement_version": consent.STATEMENT_VERSION,
         "slack_file_id": "F1",
@@ -179,7 +193,7 @@ def test_a_separate_consent_video_is_exported_and_no_statement_is_claimed() -> N
         train_video_url="https://cdn.example.com/jane.mp4",
         consent_video_url="https://cdn.example.com/consent.mp4",
     )
-    [row] = audit_rows([consent.submitted(1, AT, request, origin, requester_name="Jane")])
+    [row] = audit_rows([consent.submitted(1, AT, request, origin)])
     assert row["consent_video_url"] == "https://cdn.example.com/consent.mp4"
     assert (row["statement"], row["state"], row["team_id"]) == ("", "submitting", "")
 
@@ -272,3 +286,50 @@ def test_parse_day_takes_only_yyyy_mm_dd() -> None:
 def test_day_start_is_written_like_the_records_timestamps() -> None:
     assert day_start(date(2026, 3, 1)) == "2026-03-01T00:00:00.000+00:00"
     assert day_start(date(2026, 3, 1)) <= AT < day_start(date(2026, 3, 2))
+
+
+def test_approvals_decisions_and_a_withdrawal_fill_their_columns() -> None:
+    origin = SlackOrigin(requester_id="U1", channel_id="C1")
+    request = ReplicaRequest(
+        replica_name="Sam",
+        mode=Mode.VIDEO,
+        slack_file_id="F1",
+        slack_file_name="sam.mp4",
+        slack_file_owner="U3",
+        subject=Subject(SubjectKind.MEMBER, "U2", "Sam Roe"),
+        intended_use="Training videos",
+        statement=consent.consent_sentence("Sam Roe"),
+    )
+    events = [
+        consent.submitted(4, AT, request, origin),
+        consent.decided(4, "t1", by="U2", approved=True, role="subject", statement="s"),
+        consent.decided(4, "t2", by="U3", approved=True, role="file_owner", statement="s"),
+        consent.deletion_asked(4, "t5", by="U2", revoked=True),
+        consent.deletion_asked(4, "t6", by="UADMIN", revoked=False),
+        consent.deleted(4, "t7", by="U2", hard=True),
+    ]
+    [row] = audit_rows(events)
+    assert (row["subject_kind"], row["subject"]) == ("member", "U2")
+    assert (row["consent_method"], row["consent_text"]) == ("approval", "")
+    assert (row["consent_by"], row["consent_at"]) == ("U2; U3", "t2")
+    assert row["decisions"] == "U2 approved t1; U3 approved t2"
+    assert (row["withdrawn_at"], row["withdrawn_by"]) == ("t5", "U2 (revoked)")
+    assert (row["deleted_at"], row["deletion"]) == ("t7", "hard")
+
+
+def test_a_decline_and_an_expiry_are_decisions() -> None:
+    origin = SlackOrigin(requester_id="U1", channel_id="C1")
+    request = ReplicaRequest(
+        replica_name="Sam", mode=Mode.IMAGE, subject=Subject(SubjectKind.MEMBER, "U2")
+    )
+    declined = [
+        consent.submitted(1, AT, request, origin),
+        consent.decided(1, "t1", by="U2", approved=False, role="subject", statement=None),
+    ]
+    lapsed = [
+        consent.submitted(2, AT, request, origin),
+        consent.expired(2, "t9", waiting_for=["U2"], days=7),
+    ]
+    first, second = audit_rows([*declined, *lapsed])
+    assert (first["decisions"], first["consent_by"]) == ("U2 declined t1", "")
+    assert second["decisions"] == "expired t9"

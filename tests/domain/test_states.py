@@ -12,11 +12,20 @@ def test_every_transition_has_sources_and_a_target() -> None:
         assert target(transition) not in sources(transition)
 
 
-def test_finished_states_never_change_again() -> None:
-    finished = set(State) - OPEN - {State.NOT_CREATED}
-    assert finished == {State.SUCCEEDED, State.FAILED}
+def test_finished_states_change_only_by_deletion() -> None:
+    finished = set(State) - OPEN - {State.NOT_CREATED, State.AWAITING_CONSENT}
+    assert finished == {State.SUCCEEDED, State.FAILED, State.DELETED}
     for transition in Transition:
-        assert not sources(transition) & finished
+        if sources(transition) & finished:
+            assert transition is Transition.DELETED
+    assert State.DELETED not in {s for t in Transition for s in sources(t)}
+
+
+def test_nothing_leaves_awaiting_consent_but_an_answer() -> None:
+    leaving = {t for t in Transition if State.AWAITING_CONSENT in sources(t)}
+    assert leaving == {Transition.CONSENTED, Transition.CONSENT_REFUSED}
+    assert target(Transition.CONSENTED) is State.SUBMITTING
+    assert not State.AWAITING_CONSENT.is_open  # the poller never sends it
 
 
 def test_only_adoption_leaves_not_created() -> None:
@@ -25,8 +34,8 @@ def test_only_adoption_leaves_not_created() -> None:
     assert leaving == [Transition.ADOPTED]
 
 
-def test_every_state_is_reachable_from_submitting() -> None:
-    reached = {State.SUBMITTING}
+def test_every_state_is_reachable_from_where_requests_start() -> None:
+    reached = {State.SUBMITTING, State.AWAITING_CONSENT}
     while True:
         more = {target(t) for t in Transition if sources(t) & reached} - reached
         if not more:

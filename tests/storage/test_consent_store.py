@@ -5,6 +5,7 @@ of the change it records, and read back in order."""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,9 +13,10 @@ import pytest
 import sqlite_utils
 
 from domain.consent import (
-    ATTESTATION_PHOTO,
-    ATTESTATION_VIDEO,
-    NAME_PLACEHOLDER,
+    ATTESTATION_ME_PHOTO,
+    ATTESTATION_ME_VIDEO,
+    ATTESTATION_OUTSIDE,
+    IMAGE_RIGHTS_STATEMENT,
     STATEMENT_VERSION,
     ConsentEvent,
     ConsentEventKind,
@@ -22,6 +24,7 @@ from domain.consent import (
 )
 from domain.request import Mode, ReplicaRequest, SlackOrigin
 from domain.states import State
+from domain.subject import Subject, SubjectKind
 from storage import consent
 from storage import replicas as store
 from storage.database import open_database
@@ -32,6 +35,10 @@ VIDEO = ReplicaRequest(
     mode=Mode.VIDEO,
     model_name="phoenix-3",
     train_video_url="https://media.example/jane.mp4",
+    subject=Subject(SubjectKind.ME, "U1", "Jane Doe"),
+    intended_use="Sales demos",
+    statement=consent_sentence("Jane Doe"),
+    attestation=ATTESTATION_ME_VIDEO,
 )
 ORIGIN = SlackOrigin(
     requester_id="U1", channel_id="C1", team_id="T1", thread_ts="1700.0001", enterprise_id="E1"
@@ -44,7 +51,6 @@ def insert(
     *,
     view_id: str = "V1",
     request: ReplicaRequest = VIDEO,
-    requester_name: str | None = "Jane Doe",
 ) -> int:
     request_id = store.insert_request(
         db,
@@ -52,7 +58,6 @@ def insert(
         request=request,
         origin=ORIGIN,
         callback_token_hash=f"hash-{view_id}",
-        requester_name=requester_name,
     )
     assert request_id is not None
     return request_id
@@ -198,9 +203,14 @@ def test_submission_opens_the_record_with_what_the_form_showed(db: sqlite_utils.
     )
     assert submitted.details == {
         "requester_id": "U1",
-        "subject": {"kind": "me", "user_id": "U1"},
-        "intended_use": None,
-        "how": {"method": "attestation", "text": ATTESTATION_VIDEO, "by": "U1"},
+        "subject": {"kind": "me", "user_id": "U1", "name": "Jane Doe"},
+        "intended_use": "Sales demos",
+        "how": {
+            "method": "attestation",
+            "text": ATTESTATION_ME_VIDEO,
+            "by": "U1",
+            "at": row["created_at"],
+        },
         "statement": {"text": consent_sentence("Jane Doe"), "version": STATEMENT_VERSION},
         "media": {"url": "https://media.example/jane.mp4"},
         "mode": "video",
@@ -213,12 +223,39 @@ def test_submission_opens_the_record_with_what_the_form_showed(db: sqlite_utils.
     assert "I, Jane Doe, am currently speaking" in submitted.details["statement"]["text"]
 
 
-def test_without_a_known_name_the_placeholder_shown_is_recorded(
+def test_a_member_on_camera_is_asked_first_and_the_record_says_so(
     db: sqlite_utils.Database,
 ) -> None:
-    request_id = insert(db, requester_name=None)
+    member = replace(VIDEO, subject=Subject(SubjectKind.MEMBER, "U2", "Sam Roe"), attestation=None)
+    request_id = insert(db, request=member)
     [submitted] = consent.events_for(db, request_id)
-    assert NAME_PLACEHOLDER in submitted.details["statement"]["text"]
+    assert submitted.details["how"] == {"method": "approval", "approvers": ["U2"]}
+    assert submitted.details["subject"] == {"kind": "member", "user_id": "U2", "name": "Sam Roe"}
+    assert submitted.details["state"] == "awaiting_consent"
+    record = store.get_request(db, request_id)
+    assert (record.state, record.approvers, record.awaiting) == (
+        State.AWAITING_CONSENT,
+        ("U2",),
+        ("U2",),
+    )
+
+
+def test_someone_outside_slack_is_recorded_with_the_attestation_and_reference(
+    db: sqlite_utils.Database,
+) -> None:
+    outside = replace(
+        VIDEO,
+        subject=Subject(SubjectKind.OUTSIDE, None, "Ana Lima"),
+        statement=consent_sentence("Ana Lima"),
+        attestation=ATTESTATION_OUTSIDE,
+        consent_reference="https://docs.example/release.pdf?sig=secret",
+    )
+    [submitted] = consent.events_for(db, insert(db, request=outside))
+    how = submitted.details["how"]
+    assert (how["method"], how["text"], how["by"]) == ("attestation", ATTESTATION_OUTSIDE, "U1")
+    assert how["reference"].startswith("https://docs.example/release.pdf (query removed")
+    assert "I, Ana Lima, am currently speaking" in submitted.details["statement"]["text"]
+    assert store.get_request(db, 1).state is State.SUBMITTING
 
 
 @pytest.mark.parametrize(
@@ -226,10 +263,14 @@ def test_without_a_known_name_the_placeholder_shown_is_recorded(
     [
         (
             ReplicaRequest(
-                replica_name="Jane", mode=Mode.IMAGE, train_image_url="https://m.example/j.png"
+                replica_name="Jane",
+                mode=Mode.IMAGE,
+                train_image_url="https://m.example/j.png",
+                statement=IMAGE_RIGHTS_STATEMENT,
+                attestation=ATTESTATION_ME_PHOTO,
             ),
             {"url": "https://m.example/j.png"},
-            ATTESTATION_PHOTO,
+            ATTESTATION_ME_PHOTO,
         ),
         (
             ReplicaRequest(
@@ -237,21 +278,22 @@ def test_without_a_known_name_the_placeholder_shown_is_recorded(
                 mode=Mode.VIDEO,
                 train_video_url="https://m.example/j.mp4",
                 consent_video_url="https://m.example/consent.mp4",
+                attestation=ATTESTATION_ME_VIDEO,
             ),
             {
                 "url": "https://m.example/j.mp4",
                 "consent_video_url": "https://m.example/consent.mp4",
             },
-            ATTESTATION_VIDEO,
+            ATTESTATION_ME_VIDEO,
         ),
     ],
     ids=["photo", "separate consent video"],
 )
-def test_no_spoken_statement_is_recorded_where_none_is_relied_on(
+def test_what_a_request_relies_on_is_recorded_as_shown(
     db: sqlite_utils.Database, replica: ReplicaRequest, media: dict[str, str], attestation: str
 ) -> None:
     [submitted] = consent.events_for(db, insert(db, request=replica))
-    assert submitted.details["statement"] == {"text": None, "version": STATEMENT_VERSION}
+    assert submitted.details["statement"] == {"text": replica.statement, "version": STATEMENT_VERSION}
     assert submitted.details["media"] == media
     assert submitted.details["how"]["text"] == attestation
 
@@ -264,7 +306,11 @@ def test_a_slack_file_is_recorded_by_id_and_its_bytes_once_relayed(
     )
     request_id = insert(db, request=shared)
     [submitted] = consent.events_for(db, request_id)
-    assert submitted.details["media"] == {"slack_file_id": "F1", "file_name": "jane.mp4"}
+    assert submitted.details["media"] == {
+        "slack_file_id": "F1",
+        "file_name": "jane.mp4",
+        "file_owner": None,
+    }
 
     relayed = shared.with_media_url("https://bot.example/media/secret/jane.mp4")
     store.set_media_url(db, request_id, relayed, file_name="jane.mp4", size=5, sha256="ab" * 32)
