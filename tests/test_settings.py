@@ -454,3 +454,16 @@ def test_repr_shows_who_may_do_what() -> None:
     assert "replica_admins=('U3EF',)" in text
     assert "replica_monthly_limit=4" in text
     assert all(secret not in text for secret in (TOKEN, SECRET, KEY))
+
+
+def test_consent_timeout_days_defaults_to_a_week_and_takes_whole_days() -> None:
+    assert load_settings(env()).consent_timeout_days == 7
+    assert load_settings(env(CONSENT_TIMEOUT_DAYS=" 30 ")).consent_timeout_days == 30
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1.5", "a week", "1000", "٣"])
+def test_a_bad_consent_timeout_is_one_line(value: str) -> None:
+    [problem] = problems_for(env(CONSENT_TIMEOUT_DAYS=value))
+
+    assert problem.startswith("CONSENT_TIMEOUT_DAYS must be a whole number of days, 1 or more")
+    assert repr(value) in problem

@@ -525,3 +525,66 @@ def test_error_hierarchy() -> None:
         TavusProtocolError,
     ):
         assert issubclass(error_type, TavusError)
+
+
+# -- delete_replica ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hard", [True, False])
+async def test_delete_sends_hard_only_when_asked(
+    tavus: TavusClient, recorder: Recorder, hard: bool
+) -> None:
+    recorder.answer(httpx.Response(200))  # no body: Tavus documents none
+
+    assert await tavus.delete_replica("r1", hard=hard) is True
+
+    [request] = recorder.requests
+    assert (request.method, request.url.path) == ("DELETE", "/v2/replicas/r1")
+    assert dict(request.url.params) == ({"hard": "true"} if hard else {})
+    assert request.headers["x-api-key"] == API_KEY
+
+
+@pytest.mark.parametrize(
+    "gone",
+    [
+        httpx.Response(400, json={"error": "Invalid replica_id"}),
+        httpx.Response(404, json={"error": "Not found"}),
+    ],
+    ids=["400 invalid replica_id", "404"],
+)
+async def test_delete_of_a_replica_tavus_no_longer_has_is_false(
+    tavus: TavusClient, recorder: Recorder, gone: httpx.Response
+) -> None:
+    recorder.answer(gone)
+
+    assert await tavus.delete_replica("r1", hard=True) is False
+
+
+async def test_delete_is_retried_on_a_server_error(
+    tavus: TavusClient, recorder: Recorder, sleeps: list[float]
+) -> None:
+    recorder.answer(httpx.Response(503), httpx.Response(200, json={"message": "deleted"}))
+
+    assert await tavus.delete_replica("r1", hard=True) is True
+    assert len(recorder.requests) == 2 and sleeps == [0.5]
+
+
+@pytest.mark.parametrize(
+    ("response", "error_type"),
+    [
+        (httpx.Response(400, json={"error": "Bad request"}), TavusRejectedError),
+        (httpx.Response(401, json={"message": "Invalid access token"}), TavusAuthError),
+        (httpx.Response(502), TavusServerError),
+    ],
+)
+async def test_a_delete_tavus_refused_raises(
+    tavus: TavusClient,
+    recorder: Recorder,
+    sleeps: list[float],
+    response: httpx.Response,
+    error_type: type[TavusError],
+) -> None:
+    recorder.answer(response)
+
+    with pytest.raises(error_type):
+        await tavus.delete_replica("r1", hard=True)
