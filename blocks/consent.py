@@ -16,13 +16,13 @@ from slack_sdk.models.blocks import (
 )
 
 from blocks import TEXT_LIMIT, Message, escape_within, fit
+from blocks.replica_actions import DELETE
 from domain.record import ReplicaRecord
 from domain.request import Mode
 
 APPROVE = "consent_approve"
 DECLINE = "consent_decline"
 REVOKE = "consent_revoke"  # the subject withdraws consent: the replica is deleted at Tavus
-DELETE = "replica_delete"  # an admin deletes a replica (the departed person's notice)
 
 NAME_LIMIT = 200
 USE_LIMIT = 600
@@ -190,18 +190,9 @@ def person_left_notice(user_id: str, records: Sequence[ReplicaRecord]) -> Messag
         blocks.append(
             SectionBlock(
                 text=MarkdownTextObject(text=fit(detail, TEXT_LIMIT)),
+                # Opens the delete dialog, as the status message's Delete does.
                 accessory=ButtonElement(
-                    text="Delete",
-                    action_id=DELETE,
-                    value=str(record.id),
-                    style="danger",
-                    confirm=ConfirmObject(
-                        title="Delete this replica?",
-                        text="Tavus deletes the replica and its training footage for good.",
-                        confirm="Delete",
-                        deny="Keep it",
-                        style="danger",
-                    ),
+                    text="Delete", action_id=DELETE, value=str(record.id), style="danger"
                 ),
             )
         )

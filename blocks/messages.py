@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
 
 from blocks import TEXT_LIMIT, Message, escape_within, fit
+from blocks.replica_actions import action_buttons, preview_link, training_line
 from domain.record import ReplicaRecord
 from domain.request import Mode
 from domain.states import State
 from domain.subject import SubjectKind
+from domain.training import FINETUNE_FAILED, PREVIEW_MODELS
 from domain.training_errors import hint_for
 
 STATUS = {
     State.AWAITING_CONSENT: (":raised_hand:", "Waiting for consent"),
     State.SUBMITTING: (":hourglass_flowing_sand:", "Sending to Tavus…"),
     State.TRAINING: (":gear:", "Training – usually 3–4 hours"),
+    State.PREVIEW_READY: (":eyes:", "Preview ready – tuning goes on, usually a few hours"),
     State.SUCCEEDED: (":white_check_mark:", "Ready"),
     State.FAILED: (":x:", "Training failed"),
     State.NOT_CREATED: (":x:", "Not created"),
@@ -90,8 +94,31 @@ def was_revoked(record: ReplicaRecord) -> bool:
     )
 
 
-def status_message(record: ReplicaRecord) -> Message:
-    """The root message: one per request, edited in place as its state changes."""
+def _slack_date(stamp: str | None) -> str:
+    """An ISO time as Slack shows dates, in each reader's own time zone."""
+    try:
+        moment = datetime.fromisoformat(stamp or "")
+    except ValueError:
+        return "recently"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def _deletion(record: ReplicaRecord) -> str | None:
+    """Who deleted it and when, for a deleted replica's message."""
+    if record.state is not State.DELETED:
+        return None
+    by = record.delete_requested_by
+    who = f" by <@{by}>" if by else ""
+    footage = " with its training footage" if record.delete_hard else ""
+    return f"Deleted{who}{footage} {_slack_date(record.deleted_at)}."
+
+
+def status_message(record: ReplicaRecord, now: datetime | None = None) -> Message:
+    """The root message: one per request, edited in place as its state changes. `now`: when
+    it is rendered (the elapsed time while training); the current time by default."""
     emoji = STATUS[record.state][0]
     label = _label(record)
     request = record.request
@@ -117,7 +144,31 @@ def status_message(record: ReplicaRecord) -> Message:
         blocks.append(
             ContextBlock(elements=[MarkdownTextObject(text=_reason(record.error_message))])
         )
+    if record.state is State.SUCCEEDED and record.request.model_name in PREVIEW_MODELS:
+        note = TUNING_FAILED if _tuning_failed(record) else "Tuned, without watermark."
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=note)]))
+    extra = [
+        line
+        for line in (
+            training_line(record, now or datetime.now(UTC)),
+            preview_link(record),
+            _deletion(record),
+        )
+        if line
+    ]
+    if extra:
+        blocks.append(_section("\n".join(extra)))
+    buttons = action_buttons(record)
+    if buttons is not None:
+        blocks.append(buttons)
     return Message(text=f"Replica {name}: {label}", blocks=blocks)
+
+
+TUNING_FAILED = "Tuning failed, so the watermarked preview is what there is: it stays usable."
+
+
+def _tuning_failed(record: ReplicaRecord) -> bool:
+    return (record.finetune_status or "").strip().lower() in FINETUNE_FAILED
 
 
 def outcome_reply(record: ReplicaRecord) -> Message:
@@ -125,9 +176,15 @@ def outcome_reply(record: ReplicaRecord) -> Message:
     mention = f"<@{record.origin.requester_id}>"
     name = _name(record)
     error = _reason(record.error_message or "Tavus gave no reason.")
-    if record.state is State.SUCCEEDED:
+    if record.state is State.SUCCEEDED and _tuning_failed(record):
         text = (
-            f"{mention} :white_check_mark: Your replica *{name}* is ready. "
+            f"{mention} :warning: Tuning *{name}* failed: {error} The watermarked preview "
+            f"stays usable. Replica id: `{_detail(record.replica_id or '')}`"
+        )
+    elif record.state is State.SUCCEEDED:
+        tuned = "tuned and " if record.request.model_name in PREVIEW_MODELS else ""
+        text = (
+            f"{mention} :white_check_mark: Your replica *{name}* is {tuned}ready. "
             f"Replica id: `{_detail(record.replica_id or '')}`"
         )
     elif record.state is State.FAILED:
@@ -146,10 +203,8 @@ def outcome_reply(record: ReplicaRecord) -> Message:
             if by
             else "as asked"
         )
-        text = (
-            f"{mention} :wastebasket: *{name}* was deleted at Tavus, with its training "
-            f"footage, {why}."
-        )
+        footage = ", with its training footage," if record.delete_hard else ""
+        text = f"{mention} :wastebasket: *{name}* was deleted at Tavus{footage} {why}."
     elif record.state is State.UNCERTAIN:
         text = (
             f"{mention} :warning: I sent *{name}* to Tavus but got no clear answer ({error}). "
@@ -171,6 +226,18 @@ def adopted_reply(record: ReplicaRecord) -> Message:
     return _reply(text)
 
 
+def preview_reply(record: ReplicaRecord) -> Message:
+    """Said when a two-stage model's watermarked preview is usable."""
+    link = preview_link(record)
+    watch = f" {link}." if link else ""
+    text = (
+        f"<@{record.origin.requester_id}> :eyes: A watermarked preview of *{_name(record)}* "
+        f"is ready to try.{watch} Tuning goes on (usually a few hours); I'll post here when "
+        "the final replica is ready."
+    )
+    return _reply(text)
+
+
 class ReplyKind(StrEnum):
     """The thread replies the workflow owes a request. The outbox stores the kind, not the
     message, and renders it when it delivers it (`reply_message`)."""
@@ -178,6 +245,7 @@ class ReplyKind(StrEnum):
     OUTCOME = "outcome"  # how the request ended: succeeded, failed, not created
     UNCERTAIN = "uncertain"  # the create may have started a training: asking Tavus
     ADOPTED = "adopted"  # it had: the replica it made
+    PREVIEW = "preview"  # a two-stage model's watermarked preview is usable; tuning goes on
 
 
 # Each kind's renderer. A kind once written to the outbox must keep one: rows of it may be
@@ -186,6 +254,7 @@ REPLIES: Mapping[str, Callable[[ReplicaRecord], Message]] = {
     ReplyKind.OUTCOME: outcome_reply,
     ReplyKind.UNCERTAIN: outcome_reply,  # outcome_reply tells an UNCERTAIN state as such
     ReplyKind.ADOPTED: adopted_reply,
+    ReplyKind.PREVIEW: preview_reply,
 }
 
 

@@ -31,6 +31,11 @@ class ReplicaRecord:
     # A deletion asked for (consent revoked, or an admin): kept until Tavus has done it.
     delete_requested_at: str | None = None
     delete_requested_by: str | None = None
+    delete_hard: bool = True  # the deletion takes the training footage too
+    deleted_at: str | None = None  # when Tavus deleted it
+    submitted_at: str | None = None  # when Tavus accepted the create
+    thumbnail_video_url: str | None = None  # the preview, once Tavus has one
+    finetune_status: str | None = None  # Phoenix-4.5's tuning: training, completed, errored
 
     @property
     def awaiting(self) -> tuple[str, ...]:

@@ -16,6 +16,8 @@ class State(StrEnum):
     AWAITING_CONSENT = "awaiting_consent"
     SUBMITTING = "submitting"  # recorded; POST /v2/replicas sent or about to be
     TRAINING = "training"  # Tavus accepted it and is training
+    # A two-stage model (phoenix-4.5): its watermarked preview is usable; tuning goes on.
+    PREVIEW_READY = "preview_ready"
     SUCCEEDED = "succeeded"
     FAILED = "failed"  # Tavus reported a training error
     NOT_CREATED = "not_created"  # Tavus refused it, or it never reached Tavus
@@ -28,7 +30,7 @@ class State(StrEnum):
         return self in OPEN
 
 
-OPEN = frozenset({State.SUBMITTING, State.TRAINING, State.UNCERTAIN})
+OPEN = frozenset({State.SUBMITTING, State.TRAINING, State.UNCERTAIN, State.PREVIEW_READY})
 
 
 class Transition(StrEnum):
@@ -41,6 +43,7 @@ class Transition(StrEnum):
     CREATE_FAILED = "create_failed"  # certainly nothing was created
     CREATE_UNCERTAIN = "create_uncertain"  # it may have been created: never re-sent
     ADOPTED = "adopted"  # an ambiguous (or given-up) create turned out to have a replica
+    PREVIEWED = "previewed"  # a two-stage model's preview is usable; tuning goes on
     SUCCEEDED = "succeeded"  # training ended well
     FAILED = "failed"  # training ended in an error
     DELETED = "deleted"  # the replica is gone at Tavus
@@ -65,12 +68,16 @@ TRANSITIONS: dict[Transition, tuple[frozenset[State], State]] = {
         frozenset({State.SUBMITTING, State.UNCERTAIN, State.NOT_CREATED}),
         State.TRAINING,
     ),
+    Transition.PREVIEWED: (
+        frozenset({State.SUBMITTING, State.TRAINING, State.UNCERTAIN}),
+        State.PREVIEW_READY,
+    ),
     Transition.SUCCEEDED: (OPEN, State.SUCCEEDED),
     Transition.FAILED: (OPEN, State.FAILED),
     # A replica that exists (or did): deleted at Tavus when its consent is revoked or an admin
     # deletes it. Not UNCERTAIN: until its replica is found there is nothing to delete.
     Transition.DELETED: (
-        frozenset({State.TRAINING, State.SUCCEEDED, State.FAILED}),
+        frozenset({State.TRAINING, State.PREVIEW_READY, State.SUCCEEDED, State.FAILED}),
         State.DELETED,
     ),
 }

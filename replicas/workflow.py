@@ -358,6 +358,8 @@ class ReplicaWorkflow:
                 status=state.status,
                 error_message=state.error_message,
                 training_progress=state.training_progress,
+                finetune_status=state.finetune_status,
+                thumbnail_video_url=state.thumbnail_video_url,
             ),
         )
         if verdict is CallbackVerdict.IN_PROGRESS:
@@ -470,25 +472,29 @@ class ReplicaWorkflow:
     async def record_result(
         self, request_id: int, result: TrainingResult, *, audit_body: str | None = None
     ) -> CallbackVerdict:
-        """Commit a reported status, and announce it once if it is a final one."""
-        final = result.final_state
+        """Commit a reported status: announce a final one (and a two-stage model's preview)
+        once; show new training progress in the status message, the first at once and later
+        ones at most every PROGRESS_UPDATE_SECONDS."""
 
         def change(db: sqlite_utils.Database) -> CallbackVerdict:
-            if final is None:
-                store.note_tavus_status(
-                    db, request_id, result.status, training_progress=result.training_progress
-                )
-                verdict = CallbackVerdict.IN_PROGRESS
-            elif store.finish_training(
-                db,
-                request_id,
-                succeeded=final is State.SUCCEEDED,
-                tavus_status=result.status,
-                error_message=result.error_message,
-                training_progress=result.training_progress,
+            model = store.get_request(db, request_id).request.model_name
+            stage = result.stage(model)
+            if stage is State.PREVIEW_READY and store.mark_preview(db, request_id, result):
+                outbox.announce(db, request_id, ReplyKind.PREVIEW)
+                verdict = CallbackVerdict.APPLIED
+            elif stage in (State.SUCCEEDED, State.FAILED) and store.finish_training(
+                db, request_id, result
             ):
                 outbox.announce(db, request_id, ReplyKind.OUTCOME)
                 verdict = CallbackVerdict.APPLIED
+            elif stage is None or stage is State.PREVIEW_READY:
+                before = store.note_tavus_status(db, request_id, result)
+                progress = result.training_progress
+                if progress is not None and progress != before:
+                    # The first progress at once; later ones no more often than the setting.
+                    throttle = None if before is None else self._settings.progress_update_seconds
+                    outbox.enqueue_status(db, request_id, throttle_seconds=throttle)
+                verdict = CallbackVerdict.IN_PROGRESS
             else:
                 verdict = CallbackVerdict.DUPLICATE
             if audit_body is not None:

@@ -65,6 +65,8 @@ class Settings:
     replica_monthly_limit: int | None = None
     # Days a request waits for its subject's (or file owner's) approval before it expires.
     consent_timeout_days: int = 7
+    # A status message shows new training progress at most this often.
+    progress_update_seconds: float = 300.0
 
     def __repr__(self) -> str:
         # Never let a token or key reach a log line through repr().
@@ -80,7 +82,8 @@ class Settings:
             f"replica_creators={self.replica_creators!r}, "
             f"replica_admins={self.replica_admins!r}, "
             f"replica_monthly_limit={self.replica_monthly_limit}, "
-            f"consent_timeout_days={self.consent_timeout_days})"
+            f"consent_timeout_days={self.consent_timeout_days}, "
+            f"progress_update_seconds={self.progress_update_seconds})"
         )
 
     @property
@@ -170,6 +173,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 
     poll_interval = seconds("POLL_INTERVAL_SECONDS", 300.0, 1.0)
     tavus_timeout = seconds("TAVUS_TIMEOUT_SECONDS", 30.0, 0.1)
+    progress_update = seconds("PROGRESS_UPDATE_SECONDS", 300.0, 1.0)
 
     def slack_ids(name: str, *, groups: bool) -> tuple[str, ...]:
         """The ids in `name`, separated by commas or spaces, in order and once each."""
@@ -235,4 +239,5 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         replica_admins=admins,
         replica_monthly_limit=monthly_limit,
         consent_timeout_days=consent_days,
+        progress_update_seconds=progress_update,
     )

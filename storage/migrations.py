@@ -290,3 +290,16 @@ def add_subjects(db: sqlite_utils.Database) -> None:
     )
     requests.create_index(["subject_user_id"])
     requests.create_index(["slack_file_owner"])
+
+
+@migrations()
+def add_management(db: sqlite_utils.Database) -> None:
+    """Managing replicas from Slack: the preview Tavus made, Phoenix-4.5's tuning status, and
+    how a deletion was asked for (with the training footage or not) and when it was done."""
+    requests = db.table("replica_requests")
+    requests.add_column("thumbnail_video_url", str)
+    requests.add_column("finetune_status", str)
+    requests.add_column("delete_hard", int)
+    requests.add_column("deleted_at", str)
+    # Revocations recorded before this always deleted the footage too.
+    db.execute("UPDATE replica_requests SET delete_hard = 1 WHERE delete_requested_at IS NOT NULL")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -172,20 +172,37 @@ def status_key(request_id: int) -> str:
     return f"{request_id}:status"
 
 
-def enqueue_status(db: sqlite_utils.Database, request_id: int) -> None:
+def enqueue_status(
+    db: sqlite_utils.Database, request_id: int, *, throttle_seconds: float | None = None
+) -> None:
     """Ask for the root message to show the request's current state (posting it the first
     time). Repeated asks before delivery coalesce into one.
 
     A row re-opened after it was sent (or given up) is owed anew from now: `created_at` is
     when the message became owed (the 48 h give-up and the readiness backlog age count from
-    it), and where the last post went no longer matters."""
-    now = utc_now()
+    it), and where the last post went no longer matters.
+
+    `throttle_seconds`: news that can wait (training progress) goes out no sooner than that
+    long after the message was last sent. An ask without it is due at once, and brings a
+    throttled one forward (a result never waits behind a progress update)."""
+    now = datetime.now(UTC)
+    due = now
+    if throttle_seconds is not None:
+        row = db.execute(
+            f"SELECT sent_at FROM {OUTBOX} WHERE key = ?", [status_key(request_id)]
+        ).fetchone()
+        if row is not None and row[0]:
+            due = max(now, datetime.fromisoformat(row[0]) + timedelta(seconds=throttle_seconds))
+    stamp, due_stamp = _stamp(now), _stamp(due)
     db.execute(
         f"""INSERT INTO {OUTBOX} (lane, request_id, key, kind, state, attempts, version,
             next_attempt_at, created_at) VALUES (?, ?, ?, '{STATUS}', 'pending', 0, 1, ?, ?)
             ON CONFLICT(key) DO UPDATE SET version = version + 1,
             next_attempt_at = CASE WHEN state IN ('sent', 'failed')
-              THEN excluded.next_attempt_at ELSE next_attempt_at END,
+              THEN excluded.next_attempt_at
+              WHEN state = 'pending' AND attempts = 0
+              THEN min(next_attempt_at, excluded.next_attempt_at)
+              ELSE next_attempt_at END,
             created_at = CASE WHEN state IN ('sent', 'failed')
               THEN excluded.created_at ELSE created_at END,
             attempts = CASE WHEN state IN ('sent', 'failed') THEN 0 ELSE attempts END,
@@ -193,8 +210,13 @@ def enqueue_status(db: sqlite_utils.Database, request_id: int) -> None:
               THEN NULL ELSE moved_from_channel_id END,
             notice_ts = CASE WHEN state IN ('sent', 'failed') THEN NULL ELSE notice_ts END,
             state = CASE WHEN state IN ('sent', 'failed') THEN 'pending' ELSE state END""",
-        [str(request_lane(request_id)), request_id, status_key(request_id), now, now],
+        [str(request_lane(request_id)), request_id, status_key(request_id), due_stamp, stamp],
     )
+
+
+def _stamp(moment: datetime) -> str:
+    """As utc_now() writes times: comparable as text."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def enqueue_reply(db: sqlite_utils.Database, request_id: int, kind: str) -> None:

@@ -26,6 +26,7 @@ from domain.record import ReplicaRecord
 from domain.request import Mode, ReplicaRequest, SlackOrigin
 from domain.states import OPEN, State, Transition, sources, target
 from domain.subject import Subject, SubjectKind
+from domain.training import TrainingResult
 from storage import consent
 
 REQUESTS = "replica_requests"
@@ -98,6 +99,11 @@ def _record(row: dict[str, Any], approved_by: tuple[str, ...] = ()) -> ReplicaRe
         approved_by=approved_by,
         delete_requested_at=row.get("delete_requested_at"),
         delete_requested_by=row.get("delete_requested_by"),
+        delete_hard=row.get("delete_hard") != 0,
+        deleted_at=row.get("deleted_at"),
+        submitted_at=row.get("submitted_at"),
+        thumbnail_video_url=row.get("thumbnail_video_url"),
+        finetune_status=row.get("finetune_status"),
     )
 
 
@@ -351,14 +357,16 @@ def awaiting_consent_since_before(db: sqlite_utils.Database, cutoff: str) -> lis
     return [_record(row) for row in rows]
 
 
-def ask_deletion(db: sqlite_utils.Database, request_id: int, by: str) -> bool:
-    """Keep that `by` asked for the request's replica to be deleted; the first ask counts.
-    False if one was already asked for."""
+def ask_deletion(
+    db: sqlite_utils.Database, request_id: int, by: str, *, hard: bool = True
+) -> bool:
+    """Keep that `by` asked for the request's replica to be deleted (`hard`: its training
+    footage too); the first ask counts. False if one was already asked for."""
     return _update(
         db,
         request_id,
         "delete_requested_at IS NULL",
-        {"delete_requested_at": utc_now(), "delete_requested_by": by},
+        {"delete_requested_at": utc_now(), "delete_requested_by": by, "delete_hard": int(hard)},
     )
 
 
@@ -382,7 +390,7 @@ def mark_deleted(db: sqlite_utils.Database, request_id: int, *, by: str, hard: b
             db,
             request_id,
             DELETABLE,
-            {"state": target(Transition.DELETED).value, "finished_at": utc_now()},
+            {"state": target(Transition.DELETED).value, "deleted_at": utc_now()},
         )
         if changed:
             consent.record_deletion(db, request_id, by=by, hard=hard)
@@ -482,46 +490,62 @@ def mark_create_failed(
     )
 
 
-def finish_training(
-    db: sqlite_utils.Database,
-    request_id: int,
-    *,
-    succeeded: bool,
-    tavus_status: str,
-    error_message: str | None,
-    training_progress: str | None = None,
-) -> bool:
-    """Record the training result once. False if the request had already finished."""
+def _reported(result: TrainingResult) -> dict[str, Any]:
+    """What a report of Tavus's keeps: its raw status, and progress, tuning status and preview
+    when it gave them (no report of one leaves it as it was)."""
+    values: dict[str, Any] = {"tavus_status": result.status}
+    for column in ("training_progress", "finetune_status", "thumbnail_video_url"):
+        if (value := getattr(result, column)) is not None:
+            values[column] = value
+    return values
+
+
+def finish_training(db: sqlite_utils.Database, request_id: int, result: TrainingResult) -> bool:
+    """Record the training result (its `stage` is SUCCEEDED or FAILED) once. False if the
+    request had already finished."""
+    row = db.execute(f"SELECT model_name FROM {REQUESTS} WHERE id = ?", [request_id]).fetchone()
+    if row is None:
+        return False
+    succeeded = result.stage(row[0] or "") is State.SUCCEEDED
     transition = Transition.SUCCEEDED if succeeded else Transition.FAILED
     return _update(
         db,
         request_id,
         _from(transition),
         {
+            **_reported(result),
             "state": target(transition).value,
-            "tavus_status": tavus_status,
-            "error_message": error_message,
+            "error_message": result.error_message,
             "finished_at": utc_now(),
-            **_progress(training_progress),
         },
     )
 
 
+def mark_preview(db: sqlite_utils.Database, request_id: int, result: TrainingResult) -> bool:
+    """A two-stage model's preview is usable and tuning goes on (PREVIEW_READY), once."""
+    return _update(
+        db,
+        request_id,
+        _from(Transition.PREVIEWED),
+        {**_reported(result), "state": target(Transition.PREVIEWED).value},
+    )
+
+
 def note_tavus_status(
-    db: sqlite_utils.Database,
-    request_id: int,
-    tavus_status: str,
-    *,
-    training_progress: str | None = None,
-) -> None:
-    """Keep the latest raw in-progress status (and progress, when Tavus gave one) of an open
-    request."""
-    _update(db, request_id, IS_OPEN, {"tavus_status": tavus_status, **_progress(training_progress)})
+    db: sqlite_utils.Database, request_id: int, result: TrainingResult
+) -> str | None:
+    """Keep the latest report of an open request that moves it nowhere (its raw status, and
+    progress, tuning status and preview when given). The training progress it had before."""
+    row = db.execute(
+        f"SELECT training_progress FROM {REQUESTS} WHERE id = ?", [request_id]
+    ).fetchone()
+    _update(db, request_id, IS_OPEN, _reported(result))
+    return None if row is None else row[0]
 
 
-def _progress(training_progress: str | None) -> dict[str, str]:
-    """A progress Tavus reported replaces the last one; no report leaves it as it was."""
-    return {} if training_progress is None else {"training_progress": training_progress}
+def rename(db: sqlite_utils.Database, request_id: int, name: str) -> bool:
+    """The replica's new name, once Tavus has taken it. False if the request is gone."""
+    return _update(db, request_id, "1", {"replica_name": name})
 
 
 def record_callback(

@@ -1,7 +1,11 @@
 """A small async client for the parts of the Tavus API the bot uses.
 
 `create_replica` is sent exactly once and never retried: each call may start a paid training.
-Reads (`get_replica`, `list_replicas`, `list_voices`) are safe to retry and are retried briefly.
+Reads (`get_replica`, `list_replicas`, `list_voices`), `rename_replica` and `delete_replica` are
+safe to repeat and are retried briefly.
+
+Tavus is renaming replicas "faces" (`face_id`, `face_name`); every answer is read with either
+spelling. A replica id is always sent as one quoted path segment.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -32,6 +37,7 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 PAGE_SIZE = 100  # the documented maximum of /v2/voices; also used for /v2/replicas
 MAX_PAGES = 200  # a bound in case the API ever stops reporting total_count
 READ_RETRIES = 2
+MAX_THUMBNAIL_URL_CHARS = 2_000
 
 
 @dataclass(frozen=True)
@@ -42,10 +48,19 @@ class CreatedReplica:
 
 @dataclass(frozen=True)
 class ReplicaState:
+    """A replica as `GET /v2/replicas/{id}` describes it.
+
+    `finetune_status` is Phoenix-4.5's tuning stage (None/"training" while tuning, then
+    "completed" or "errored"); with `status` "completed" and no finished tuning, the face is a
+    usable watermarked preview. Other models leave it None."""
+
     replica_id: str
     status: str
     error_message: str | None
     training_progress: str | None
+    thumbnail_video_url: str | None = None  # an http(s) URL, or None
+    finetune_status: str | None = None
+    model_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,9 @@ class ListedReplica:
     status: str
     created_at: datetime | None
     error_message: str | None = None
+    thumbnail_video_url: str | None = None  # an http(s) URL, or None
+    finetune_status: str | None = None
+    model_name: str | None = None
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -83,6 +101,43 @@ def _first_str(item: dict[str, Any], *keys: str) -> str | None:
         if isinstance(found, str) and found:
             return found
     return None
+
+
+def _stripped(value: Any) -> str | None:
+    """A string field (a status, a model name) as given, stripped; None if absent or empty."""
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
+
+
+def _thumbnail_url(value: Any) -> str | None:
+    """An http(s) URL of at most MAX_THUMBNAIL_URL_CHARS (it may be shown in Slack), else None."""
+    if not isinstance(value, str):
+        return None
+    url = value.strip()
+    if not url or len(url) > MAX_THUMBNAIL_URL_CHARS or any(c.isspace() for c in url):
+        return None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return url
+
+
+def _replica_path(replica_id: str, suffix: str = "") -> str:
+    """/v2/replicas/{id}{suffix}, the id quoted as one path segment so that no id, wherever it
+    came from, can reach another path. An empty, "." or ".." id (which would still name another
+    path) is refused as Tavus refuses an unknown id, without asking it."""
+    if replica_id in ("", ".", ".."):
+        raise TavusRejectedError(
+            f"{replica_id!r} is not a replica id",
+            body=json.dumps({"error": "Invalid replica_id"}),
+        )
+    return f"/v2/replicas/{quote(replica_id, safe='')}{suffix}"
 
 
 class TavusClient:
@@ -124,13 +179,24 @@ class TavusClient:
         await self._request("GET", "/v2/replicas", params={"limit": 1})
 
     async def get_replica(self, replica_id: str) -> ReplicaState:
-        data = await self._read(f"/v2/replicas/{replica_id}")
+        data = await self._read(_replica_path(replica_id))
         progress = data.get("training_progress")
         return ReplicaState(
             replica_id=_first_str(data, "replica_id", "face_id") or replica_id,
             status=str(data.get("status") or ""),
             error_message=_first_str(data, "error_message"),
             training_progress=str(progress) if progress is not None else None,
+            thumbnail_video_url=_thumbnail_url(data.get("thumbnail_video_url")),
+            finetune_status=_stripped(data.get("finetune_status")),
+            model_name=_stripped(data.get("model_name")),
+        )
+
+    async def rename_replica(self, replica_id: str, name: str) -> None:
+        """PATCH /v2/replicas/{id}/name. Retried on 429, 5xx and network errors (a rename is
+        idempotent); Tavus's 200 has no body schema. Raises a TavusError subclass otherwise,
+        e.g. TavusRejectedError for 400 "Invalid replica_id"."""
+        await self._retried(
+            "PATCH", _replica_path(replica_id, "/name"), json_body={"replica_name": name}
         )
 
     async def delete_replica(self, replica_id: str, *, hard: bool) -> bool:
@@ -139,7 +205,7 @@ class TavusClient:
         knows no such replica (already deleted: it answers 400 "Invalid replica_id", or 404)."""
         params = {"hard": "true"} if hard else None
         try:
-            await self._retried("DELETE", f"/v2/replicas/{replica_id}", params=params)
+            await self._retried("DELETE", _replica_path(replica_id), params=params)
         except TavusRejectedError as error:
             if error.status_code == 404 or (
                 error.status_code == 400 and "invalid replica_id" in error.body_start.lower()
@@ -165,6 +231,9 @@ class TavusClient:
                         status=str(item.get("status") or ""),
                         created_at=parse_time(item.get("created_at")),
                         error_message=_first_str(item, "error_message"),
+                        thumbnail_video_url=_thumbnail_url(item.get("thumbnail_video_url")),
+                        finetune_status=_stripped(item.get("finetune_status")),
+                        model_name=_stripped(item.get("model_name")),
                     )
                 )
         return replicas
@@ -211,14 +280,21 @@ class TavusClient:
         return await self._retried("GET", path, params=params)
 
     async def _retried(
-        self, method: str, path: str, params: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        json_body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """A call that is safe to repeat (GET, DELETE), retried on 429, 5xx and network
-        errors. A DELETE's answer may have no JSON body: it reads as {}."""
+        """A call that is safe to repeat (GET, PATCH, DELETE), retried on 429, 5xx and network
+        errors. A PATCH's or DELETE's answer may have no JSON body: it reads as {}."""
         for attempt in range(READ_RETRIES + 1):
             retryable: TavusError
             try:
-                return await self._request(method, path, params=params, empty_ok=method != "GET")
+                return await self._request(
+                    method, path, json_body=json_body, params=params, empty_ok=method != "GET"
+                )
             except (TavusServerError, TavusUnreachableError) as error:
                 retryable = error
             except TavusRejectedError as error:
@@ -240,7 +316,7 @@ class TavusClient:
         empty_ok: bool = False,
     ) -> dict[str, Any]:
         """One call; a TavusError subclass for every failure. `empty_ok`: a 2xx answer need
-        not be a JSON object (DELETE's has no body schema)."""
+        not be a JSON object (PATCH's and DELETE's have no body schema)."""
         try:
             response = await self._http.request(method, path, json=json_body, params=params)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:

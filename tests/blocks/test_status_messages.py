@@ -75,6 +75,7 @@ EXPECTED_STATUS = {
     State.UNCERTAIN: (":mag:", "Checking with Tavus whether training started"),
     State.AWAITING_CONSENT: (":raised_hand:", "Waiting for consent"),
     State.DELETED: (":wastebasket:", "Deleted"),
+    State.PREVIEW_READY: (":eyes:", "Preview ready"),
 }
 
 

@@ -1,4 +1,5 @@
-"""A fake Tavus API on 127.0.0.1: records replica creates and serves voices and replica status."""
+"""A fake Tavus API on 127.0.0.1: records replica creates, renames and deletes, and serves
+voices and replica status (including Phoenix-4.5's finetune_status and thumbnail videos)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
 API_KEY = "tavus-test-key"
+DONE_STATUSES = ("completed", "ready")
 
 
 @dataclass
@@ -37,6 +40,10 @@ class FakeTavus:
     fail_reads: int = 0  # answer this many GETs with 503
     deletes: list[tuple[str, bool]] = field(default_factory=list)  # (replica id, hard)
     fail_deletes: int = 0  # answer this many DELETEs with 503
+    renames: list[tuple[str, str]] = field(default_factory=list)  # (replica id, name sent)
+    fail_renames: int = 0  # answer this many PATCH …/name with 503
+    # Answer GET and the list with face_id/face_name, as Tavus's newest docs name the fields.
+    faces_field_names: bool = False
     url: str = ""
     _runner: web.AppRunner | None = None
 
@@ -46,6 +53,8 @@ class FakeTavus:
         app.router.add_get("/v2/replicas", self._list)
         app.router.add_get("/v2/replicas/{replica_id}", self._get)
         app.router.add_delete("/v2/replicas/{replica_id}", self._delete)
+        app.router.add_patch("/v2/replicas/{replica_id}/name", self._rename)
+        app.router.add_get("/thumbnails/{replica_id}.mp4", self._thumbnail)
         app.router.add_get("/v2/voices", self._voices)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -68,18 +77,41 @@ class FakeTavus:
         self.replicas[replica_id].update(
             status=status,
             error_message=error_message,
-            training_progress="100/100" if status in ("completed", "ready") else "42/100",
+            training_progress="100/100" if status in DONE_STATUSES else "42/100",
         )
 
-    def add_replica(self, replica_id: str, name: str, created_at: datetime) -> None:
+    def set_progress(self, replica_id: str, progress: str) -> None:
+        """Training under way: status "training" (an undocumented in-progress value Tavus has
+        been seen to send) with this `training_progress`, e.g. "42/100"."""
+        self.replicas[replica_id].update(status="training", training_progress=progress)
+
+    def set_finetune(self, replica_id: str, finetune_status: str | None) -> None:
+        """Phoenix-4.5: status "completed" with this finetune_status. None or "training": the
+        watermarked preview is usable, tuning goes on; "completed": the tuned face is ready;
+        "errored": tuning failed, the preview stays usable."""
+        self.replicas[replica_id].update(
+            status="completed",
+            error_message=None,
+            training_progress="100/100",
+            finetune_status=finetune_status,
+        )
+
+    def add_replica(
+        self, replica_id: str, name: str, created_at: datetime, *, model_name: str | None = None
+    ) -> None:
         """A replica the bot did not create (another tool, or an older one of the same name)."""
         self.replicas[replica_id] = {
             "replica_id": replica_id,
             "replica_name": name,
             "status": "completed",
             "training_progress": "100/100",
+            "model_name": model_name,
+            "finetune_status": None,
             "created_at": created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         }
+
+    def thumbnail_url(self, replica_id: str) -> str:
+        return f"{self.url}/thumbnails/{quote(replica_id, safe='')}.mp4"
 
     def _new_replica(self, body: dict[str, Any]) -> str:
         replica_id = f"r{len(self.creates):04d}"
@@ -88,11 +120,28 @@ class FakeTavus:
             "replica_name": body.get("replica_name"),
             "status": "started",
             "training_progress": "0/100",
+            "model_name": body.get("model_name"),
+            "finetune_status": None,
             "created_at": datetime.now(UTC)
             .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
         }
         return replica_id
+
+    def _view(self, replica_id: str, replica: dict[str, Any]) -> dict[str, Any]:
+        """A replica as GET and the list show it: with a thumbnail once done (unless a test
+        stored its own), and face_* field names if asked for."""
+        shown = dict(replica)
+        shown.setdefault("replica_id", replica_id)
+        shown.setdefault("finetune_status", None)
+        if "thumbnail_video_url" not in shown:
+            done = shown.get("status") in DONE_STATUSES
+            shown["thumbnail_video_url"] = self.thumbnail_url(replica_id) if done else None
+        if self.faces_field_names:
+            shown["face_id"] = shown.pop("replica_id")
+            if "replica_name" in shown:
+                shown["face_name"] = shown.pop("replica_name")
+        return shown
 
     @staticmethod
     def _reply(status: int, body: Any) -> web.Response:
@@ -124,10 +173,45 @@ class FakeTavus:
         if self.fail_reads > 0:
             self.fail_reads -= 1
             return web.json_response({"error": "unavailable"}, status=503)
-        replica = self.replicas.get(request.match_info["replica_id"])
+        replica_id = request.match_info["replica_id"]
+        replica = self.replicas.get(replica_id)
         if replica is None:
             return web.json_response({"error": "Invalid replica_id"}, status=400)
-        return web.json_response(replica)
+        return web.json_response(self._view(replica_id, replica))
+
+    async def _rename(self, request: web.Request) -> web.Response:
+        """PATCH /v2/replicas/{id}/name with {"replica_name": …}: 200 with no body (Tavus
+        documents no body schema), 400 for an unknown id or a missing or blank name."""
+        if not self._authorised(request):
+            return web.json_response({"message": "Invalid access token"}, status=401)
+        replica_id = request.match_info["replica_id"]
+        if self.fail_renames > 0:
+            self.fail_renames -= 1
+            return web.json_response({"error": "unavailable"}, status=503)
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return web.json_response({"error": "Invalid request body"}, status=400)
+        name = body.get("replica_name")
+        self.renames.append((replica_id, name if isinstance(name, str) else ""))
+        replica = self.replicas.get(replica_id)
+        if replica is None:
+            return web.json_response({"error": "Invalid replica_id"}, status=400)
+        if not isinstance(name, str) or not name.strip():
+            return web.json_response({"error": "replica_name is required"}, status=400)
+        replica["replica_name"] = name
+        if "face_name" in replica:
+            replica["face_name"] = name
+        return web.Response(status=200)
+
+    async def _thumbnail(self, request: web.Request) -> web.Response:
+        """The thumbnail video of a finished replica (a few bytes standing in for an mp4)."""
+        replica = self.replicas.get(request.match_info["replica_id"])
+        if replica is None or replica.get("status") not in DONE_STATUSES:
+            return web.Response(status=404)
+        return web.Response(body=b"\x00\x00\x00\x18ftypmp42", content_type="video/mp4")
 
     async def _delete(self, request: web.Request) -> web.Response:
         """As Tavus documents it: 200 with no body schema (here: none), 400 for an unknown id."""
@@ -148,7 +232,8 @@ class FakeTavus:
         self.list_requests += 1
         limit = int(request.query.get("limit", 10))
         page = int(request.query.get("page", 1))
-        items = list(self.replicas.values())[(page - 1) * limit : page * limit]
+        chunk = list(self.replicas.items())[(page - 1) * limit : page * limit]
+        items = [self._view(replica_id, replica) for replica_id, replica in chunk]
         return web.json_response({"data": items, "total_count": len(self.replicas)})
 
     async def _voices(self, request: web.Request) -> web.Response:

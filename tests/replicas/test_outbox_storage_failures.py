@@ -133,7 +133,7 @@ async def test_a_row_whose_request_cannot_be_read_is_backed_off_and_others_go_on
     await asyncio.sleep(0.5)
     assert len(posts_of(bot, "1:outcome")) == 1
     [orphan] = await bot.services.storage.run(outbox.rows_for, 99)
-    assert orphan["state"] == "pending" and "NotFoundError" in orphan["last_error"]
+    assert orphan["state"] == "pending" and "NoSuchRequest" in orphan["last_error"]
     assert 1 <= orphan["attempts"] <= MOST_ATTEMPTS_PER_SECOND
     assert 1 <= len([r for r in caplog.records if "99:status" in r.getMessage()]) <= 30
 

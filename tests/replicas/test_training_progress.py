@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from domain.states import State
 from replicas.callbacks import parse_callback
+from domain.training import TrainingResult
 from storage import replicas as store
 from tests.conftest import Bot, BotFactory, eventually
 from tests.handlers.test_replica_form import VIDEO
@@ -33,7 +34,7 @@ async def test_a_callback_without_progress_keeps_the_last_one(bot: Bot) -> None:
     await bot.submit(view_id, view, VIDEO)
     await bot.settle()
     await bot.services.storage.run(
-        store.note_tavus_status, 1, "training", training_progress="10/100"
+        store.note_tavus_status, 1, TrainingResult(status="training", training_progress="10/100")
     )
     await bot.tavus_callback(bot.callback_token(), {"replica_id": "r0001", "status": "training"})
     assert (await request(bot)).training_progress == "10/100"

@@ -24,6 +24,7 @@ from domain.consent import (
 )
 from domain.request import Mode, ReplicaRequest, SlackOrigin
 from domain.states import State
+from domain.training import TrainingResult
 from domain.subject import Subject, SubjectKind
 from storage import consent
 from storage import replicas as store
@@ -293,7 +294,10 @@ def test_what_a_request_relies_on_is_recorded_as_shown(
     db: sqlite_utils.Database, replica: ReplicaRequest, media: dict[str, str], attestation: str
 ) -> None:
     [submitted] = consent.events_for(db, insert(db, request=replica))
-    assert submitted.details["statement"] == {"text": replica.statement, "version": STATEMENT_VERSION}
+    assert submitted.details["statement"] == {
+        "text": replica.statement,
+        "version": STATEMENT_VERSION,
+    }
     assert submitted.details["media"] == media
     assert submitted.details["how"]["text"] == attestation
 
@@ -336,9 +340,11 @@ def test_a_repeated_submission_records_nothing_more(db: sqlite_utils.Database) -
 def test_every_state_change_is_recorded_with_what_tavus_said(db: sqlite_utils.Database) -> None:
     request_id = insert(db)
     assert store.mark_training(db, request_id, "r1", "started")
-    store.note_tavus_status(db, request_id, "training", training_progress="5/100")  # no change
+    store.note_tavus_status(
+        db, request_id, TrainingResult(status="training", training_progress="5/100")
+    )  # no change
     assert store.finish_training(
-        db, request_id, succeeded=False, tavus_status="error", error_message="bad fps"
+        db, request_id, TrainingResult(status="error", error_message="bad fps")
     )
     training, failed = consent.events_for(db, request_id)[1:]
     assert training.details == {
@@ -375,9 +381,7 @@ def _adopted(db: sqlite_utils.Database, request_id: int) -> bool:
 
 
 def _succeeded(db: sqlite_utils.Database, request_id: int) -> bool:
-    return store.finish_training(
-        db, request_id, succeeded=True, tavus_status="ready", error_message=None
-    )
+    return store.finish_training(db, request_id, TrainingResult(status="ready"))
 
 
 @pytest.mark.parametrize(
@@ -410,7 +414,7 @@ def test_a_change_refused_by_its_guard_records_nothing(db: sqlite_utils.Database
     assert not store.mark_training(db, request_id, "r2", "started")
     assert not _not_created(db, request_id)
     store.set_root_message(db, request_id, "C1", "1.1")  # no state in it
-    store.note_tavus_status(db, request_id, "ready")
+    store.note_tavus_status(db, request_id, TrainingResult(status="ready"))
     assert consent.events_for(db, request_id) == before
 
 

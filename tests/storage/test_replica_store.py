@@ -12,6 +12,7 @@ import sqlite_utils
 from domain.record import ReplicaRecord
 from domain.request import Mode, ReplicaRequest, SlackOrigin
 from domain.states import State
+from domain.training import TrainingResult
 from storage import replicas as store
 from storage.database import open_database
 from storage.migrations import migrations
@@ -223,9 +224,7 @@ def test_mark_training_only_from_submitting(db: sqlite_utils.Database) -> None:
 
 def test_mark_training_after_an_early_result_keeps_the_result(db: sqlite_utils.Database) -> None:
     request_id = insert(db)
-    assert store.finish_training(
-        db, request_id, succeeded=True, tavus_status="ready", error_message=None
-    )
+    assert store.finish_training(db, request_id, TrainingResult(status="ready"))
 
     assert store.mark_training(db, request_id, "r1", "started") is False
     assert store.get_request(db, request_id).state is State.SUCCEEDED
@@ -251,9 +250,7 @@ def test_mark_create_failed_uncertain_stays_open(db: sqlite_utils.Database) -> N
     assert record.state is State.UNCERTAIN
     assert record.finished_at is None
     # A late result for an uncertain create is still recorded.
-    assert store.finish_training(
-        db, request_id, succeeded=True, tavus_status="ready", error_message=None
-    )
+    assert store.finish_training(db, request_id, TrainingResult(status="ready"))
 
 
 def test_mark_create_failed_only_from_submitting(db: sqlite_utils.Database) -> None:
@@ -269,11 +266,9 @@ def test_finish_training_once(db: sqlite_utils.Database) -> None:
     store.mark_training(db, request_id, "r1", "started")
 
     assert store.finish_training(
-        db, request_id, succeeded=False, tavus_status="error", error_message="too short"
+        db, request_id, TrainingResult(status="error", error_message="too short")
     )
-    assert not store.finish_training(
-        db, request_id, succeeded=True, tavus_status="ready", error_message=None
-    )
+    assert not store.finish_training(db, request_id, TrainingResult(status="ready"))
 
     record = store.get_request(db, request_id)
     assert record.state is State.FAILED
@@ -286,9 +281,7 @@ def test_finish_training_success(db: sqlite_utils.Database) -> None:
     request_id = insert(db)
     store.mark_training(db, request_id, "r1", "started")
 
-    assert store.finish_training(
-        db, request_id, succeeded=True, tavus_status="completed", error_message=None
-    )
+    assert store.finish_training(db, request_id, TrainingResult(status="completed"))
 
     record = store.get_request(db, request_id)
     assert (record.state, record.tavus_status, record.error_message) == (
@@ -302,9 +295,7 @@ def test_finish_training_after_not_created_changes_nothing(db: sqlite_utils.Data
     request_id = insert(db)
     store.mark_create_failed(db, request_id, State.NOT_CREATED, "refused")
 
-    assert not store.finish_training(
-        db, request_id, succeeded=True, tavus_status="ready", error_message=None
-    )
+    assert not store.finish_training(db, request_id, TrainingResult(status="ready"))
     assert store.get_request(db, request_id).state is State.NOT_CREATED
 
 
@@ -319,16 +310,14 @@ def test_transitions_touch_only_their_request(db: sqlite_utils.Database) -> None
 
 def test_transitions_of_a_missing_request_change_nothing(db: sqlite_utils.Database) -> None:
     assert store.mark_training(db, 999, "r1", "started") is False
-    assert not store.finish_training(
-        db, 999, succeeded=True, tavus_status="ready", error_message=None
-    )
+    assert not store.finish_training(db, 999, TrainingResult(status="ready"))
 
 
 def test_note_tavus_status_on_open_request(db: sqlite_utils.Database) -> None:
     request_id = insert(db)
     store.mark_training(db, request_id, "r1", "started")
 
-    store.note_tavus_status(db, request_id, "training")
+    store.note_tavus_status(db, request_id, TrainingResult(status="training"))
 
     record = store.get_request(db, request_id)
     assert record.tavus_status == "training"
@@ -338,9 +327,9 @@ def test_note_tavus_status_on_open_request(db: sqlite_utils.Database) -> None:
 def test_note_tavus_status_ignores_finished_request(db: sqlite_utils.Database) -> None:
     request_id = insert(db)
     store.mark_training(db, request_id, "r1", "started")
-    store.finish_training(db, request_id, succeeded=True, tavus_status="ready", error_message=None)
+    store.finish_training(db, request_id, TrainingResult(status="ready"))
 
-    store.note_tavus_status(db, request_id, "started")
+    store.note_tavus_status(db, request_id, TrainingResult(status="started"))
 
     assert store.get_request(db, request_id).tavus_status == "ready"
 

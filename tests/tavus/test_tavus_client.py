@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 import tavus.client as client_module
-from tavus.client import CreatedReplica, ReplicaState, TavusClient, Voice
+from tavus.client import CreatedReplica, ListedReplica, ReplicaState, TavusClient, Voice
 from tavus.errors import (
     TavusAuthError,
     TavusError,
@@ -285,6 +285,120 @@ async def test_get_replica_falls_back_to_requested_id(
     state = await tavus.get_replica("r7")
 
     assert (state.replica_id, state.status, state.training_progress) == ("r7", "", "100")
+
+
+async def test_get_replica_reads_thumbnail_finetune_status_and_model(
+    tavus: TavusClient, recorder: Recorder
+) -> None:
+    recorder.answer(
+        json_response(
+            200,
+            {
+                "face_id": "f1",
+                "face_name": "Jane",
+                "status": "completed",
+                "training_progress": "100/100",
+                "thumbnail_video_url": " https://cdn.tavus.test/f1/thumb.mp4 ",
+                "finetune_status": " training ",
+                "model_name": "phoenix-4.5",
+            },
+        )
+    )
+
+    state = await tavus.get_replica("f1")
+
+    assert state == ReplicaState(
+        replica_id="f1",
+        status="completed",
+        error_message=None,
+        training_progress="100/100",
+        thumbnail_video_url="https://cdn.tavus.test/f1/thumb.mp4",
+        finetune_status="training",
+        model_name="phoenix-4.5",
+    )
+
+
+async def test_get_replica_without_the_new_fields_reads_them_as_none(
+    tavus: TavusClient, recorder: Recorder
+) -> None:
+    recorder.answer(
+        json_response(
+            200,
+            {
+                "replica_id": "r1",
+                "status": "completed",
+                "thumbnail_video_url": None,
+                "finetune_status": None,
+                "model_name": 4,
+            },
+        )
+    )
+
+    state = await tavus.get_replica("r1")
+
+    assert (state.thumbnail_video_url, state.finetune_status, state.model_name) == (
+        None,
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    "thumbnail",
+    [
+        "javascript:alert(1)",
+        "ftp://cdn.tavus.test/thumb.mp4",
+        "data:video/mp4;base64,AAAA",
+        "/relative/thumb.mp4",
+        "https://",
+        "https:///no-host.mp4",
+        "https://cdn.tavus.test/a thumb.mp4",
+        "https://cdn.tavus.test/\x00.mp4",
+        "https://[::1/thumb.mp4",
+        "https://cdn.tavus.test/" + "x" * 2_000,
+        "",
+        42,
+        ["https://cdn.tavus.test/thumb.mp4"],
+    ],
+    ids=[
+        "javascript",
+        "ftp",
+        "data",
+        "relative",
+        "no-host",
+        "empty-host",
+        "space",
+        "control-char",
+        "bad-ipv6",
+        "too-long",
+        "empty",
+        "number",
+        "list",
+    ],
+)
+async def test_get_replica_ignores_a_bad_thumbnail(
+    tavus: TavusClient, recorder: Recorder, thumbnail: Any
+) -> None:
+    recorder.answer(
+        json_response(
+            200, {"replica_id": "r1", "status": "completed", "thumbnail_video_url": thumbnail}
+        )
+    )
+
+    state = await tavus.get_replica("r1")
+
+    assert state.thumbnail_video_url is None
+    assert state.status == "completed"
+
+
+async def test_get_replica_keeps_a_thumbnail_of_exactly_the_limit(
+    tavus: TavusClient, recorder: Recorder
+) -> None:
+    prefix = "http://cdn.tavus.test/"
+    url = prefix + "x" * (client_module.MAX_THUMBNAIL_URL_CHARS - len(prefix))
+    recorder.answer(json_response(200, {"replica_id": "r1", "thumbnail_video_url": url}))
+
+    assert (await tavus.get_replica("r1")).thumbnail_video_url == url
 
 
 @pytest.mark.parametrize(
@@ -588,3 +702,228 @@ async def test_a_delete_tavus_refused_raises(
 
     with pytest.raises(error_type):
         await tavus.delete_replica("r1", hard=True)
+
+
+# -- list_replicas -----------------------------------------------------------------------------
+
+
+async def test_list_replicas_reads_both_spellings_and_the_new_fields(
+    tavus: TavusClient, recorder: Recorder
+) -> None:
+    recorder.answer(
+        json_response(
+            200,
+            {
+                "data": [
+                    {
+                        "replica_id": "r1",
+                        "replica_name": "Jane",
+                        "status": "training",
+                        "training_progress": "42/100",
+                        "created_at": "2024-01-24T07:14:03.327Z",
+                        "model_name": "phoenix-4",
+                        "thumbnail_video_url": None,
+                    },
+                    {
+                        "face_id": "f2",
+                        "face_name": "Joe",
+                        "status": "completed",
+                        "finetune_status": "completed",
+                        "model_name": "phoenix-4.5",
+                        "thumbnail_video_url": "https://cdn.tavus.test/f2.mp4",
+                    },
+                    {"face_name": "no id", "status": "completed"},
+                    {
+                        "face_id": "f3",
+                        "status": "completed",
+                        "thumbnail_video_url": "javascript:alert(1)",
+                        "finetune_status": 7,
+                    },
+                ],
+                "total_count": 4,
+            },
+        )
+    )
+
+    listed = await tavus.list_replicas()
+
+    assert [(r.replica_id, r.replica_name, r.status) for r in listed] == [
+        ("r1", "Jane", "training"),
+        ("f2", "Joe", "completed"),
+        ("f3", "", "completed"),
+    ]
+    assert listed[0].created_at is not None
+    assert (listed[0].model_name, listed[0].finetune_status, listed[0].thumbnail_video_url) == (
+        "phoenix-4",
+        None,
+        None,
+    )
+    assert listed[1] == ListedReplica(
+        replica_id="f2",
+        replica_name="Joe",
+        status="completed",
+        created_at=None,
+        error_message=None,
+        thumbnail_video_url="https://cdn.tavus.test/f2.mp4",
+        finetune_status="completed",
+        model_name="phoenix-4.5",
+    )
+    assert (listed[2].thumbnail_video_url, listed[2].finetune_status) == (None, None)
+    [request] = recorder.requests
+    assert request.url.path == "/v2/replicas"
+    assert request.url.params["replica_type"] == "user"
+
+
+# -- rename_replica ----------------------------------------------------------------------------
+
+
+async def test_rename_sends_the_name_to_the_name_path(
+    tavus: TavusClient, recorder: Recorder
+) -> None:
+    recorder.answer(httpx.Response(200))  # no body: Tavus documents none
+
+    await tavus.rename_replica("r1", "Jane – sales")
+
+    [request] = recorder.requests
+    assert (request.method, request.url.path) == ("PATCH", "/v2/replicas/r1/name")
+    assert request.headers["x-api-key"] == API_KEY
+    assert request.headers["content-type"] == "application/json"
+    assert json.loads(request.content) == {"replica_name": "Jane – sales"}
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(200),
+        httpx.Response(200, text="OK"),
+        httpx.Response(200, json=["renamed"]),
+        httpx.Response(200, json={"replica_id": "r1", "replica_name": "Jane"}),
+        httpx.Response(204),
+    ],
+    ids=["empty", "text", "json-list", "json-object", "204"],
+)
+async def test_rename_accepts_any_success_body(
+    tavus: TavusClient, recorder: Recorder, response: httpx.Response
+) -> None:
+    recorder.answer(response)
+
+    await tavus.rename_replica("r1", "Jane")
+
+    assert len(recorder.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "first_failure",
+    [
+        httpx.Response(503),
+        httpx.Response(429, json={"error": "rate limited"}),
+        httpx.ConnectError("refused"),
+        httpx.ReadTimeout("slow"),
+    ],
+    ids=["503", "429", "connect-error", "read-timeout"],
+)
+async def test_rename_is_retried_then_succeeds(
+    tavus: TavusClient,
+    recorder: Recorder,
+    sleeps: list[float],
+    first_failure: httpx.Response | Exception,
+) -> None:
+    recorder.answer(first_failure, httpx.Response(200))
+
+    await tavus.rename_replica("r1", "Jane")
+
+    assert len(recorder.requests) == 2
+    assert sleeps == [0.5]
+    assert all(json.loads(r.content) == {"replica_name": "Jane"} for r in recorder.requests)
+
+
+async def test_rename_gives_up_after_the_retries(
+    tavus: TavusClient, recorder: Recorder, sleeps: list[float]
+) -> None:
+    recorder.answer(httpx.Response(503))
+
+    with pytest.raises(TavusServerError):
+        await tavus.rename_replica("r1", "Jane")
+
+    assert len(recorder.requests) == 3
+    assert sleeps == [0.5, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("response", "error_type", "reason"),
+    [
+        (
+            httpx.Response(400, json={"error": "Invalid replica_id"}),
+            TavusRejectedError,
+            "Invalid replica_id",
+        ),
+        (
+            httpx.Response(401, json={"message": "Invalid access token"}),
+            TavusAuthError,
+            "Invalid access token",
+        ),
+    ],
+    ids=["400", "401"],
+)
+async def test_a_rename_tavus_refused_raises_without_retrying(
+    tavus: TavusClient,
+    recorder: Recorder,
+    sleeps: list[float],
+    response: httpx.Response,
+    error_type: type[TavusRejectedError],
+    reason: str,
+) -> None:
+    recorder.answer(response)
+
+    with pytest.raises(error_type) as caught:
+        await tavus.rename_replica("nope", "Jane")
+
+    assert type(caught.value) is error_type
+    assert caught.value.reason == reason
+    assert len(recorder.requests) == 1
+    assert sleeps == []
+
+
+# -- replica ids in paths ----------------------------------------------------------------------
+
+
+async def test_a_replica_id_stays_one_path_segment(tavus: TavusClient, recorder: Recorder) -> None:
+    recorder.answer(httpx.Response(200, json={"status": "started"}))
+
+    await tavus.get_replica("a/b?c")
+    await tavus.rename_replica("a/b?c", "Jane")
+    await tavus.delete_replica("a/b?c", hard=True)
+
+    get, rename, delete = recorder.requests
+    assert get.url.raw_path == b"/v2/replicas/a%2Fb%3Fc"
+    assert rename.url.raw_path == b"/v2/replicas/a%2Fb%3Fc/name"
+    assert delete.url.raw_path == b"/v2/replicas/a%2Fb%3Fc?hard=true"
+    assert all(r.url.host == "tavus.test" for r in recorder.requests)
+    assert dict(get.url.params) == {} and dict(rename.url.params) == {}
+
+
+async def test_get_replica_keeps_the_requested_id_when_quoted(
+    tavus: TavusClient, recorder: Recorder
+) -> None:
+    recorder.answer(httpx.Response(200, json={"status": "started"}))
+
+    assert (await tavus.get_replica("r 1#x")).replica_id == "r 1#x"
+    assert recorder.requests[0].url.raw_path == b"/v2/replicas/r%201%23x"
+
+
+@pytest.mark.parametrize("replica_id", ["", ".", ".."])
+async def test_an_id_that_would_name_another_path_is_refused_unsent(
+    tavus: TavusClient, recorder: Recorder, replica_id: str
+) -> None:
+    recorder.answer(httpx.Response(200, json={"data": []}))
+
+    with pytest.raises(TavusRejectedError) as caught:
+        await tavus.get_replica(replica_id)
+    with pytest.raises(TavusRejectedError):
+        await tavus.rename_replica(replica_id, "Jane")
+    with pytest.raises(TavusRejectedError):
+        await tavus.delete_replica(replica_id, hard=True)
+
+    assert caught.value.reason == "Invalid replica_id"
+    assert caught.value.may_have_taken_effect is False
+    assert recorder.requests == []
