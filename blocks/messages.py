@@ -74,7 +74,7 @@ def _people(user_ids: Sequence[str]) -> str:
     return ", ".join(mentions[:-1]) + " and " + mentions[-1]
 
 
-def _label(record: ReplicaRecord) -> str:
+def status_label(record: ReplicaRecord) -> str:
     """The state as the root message names it."""
     waiting = record.awaiting
     if record.state is State.AWAITING_CONSENT and len(waiting) == 1:
@@ -120,7 +120,7 @@ def status_message(record: ReplicaRecord, now: datetime | None = None) -> Messag
     """The root message: one per request, edited in place as its state changes. `now`: when
     it is rendered (the elapsed time while training); the current time by default."""
     emoji = STATUS[record.state][0]
-    label = _label(record)
+    label = status_label(record)
     request = record.request
     name = _name(record)
     details = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,7 +50,7 @@ class ReplicaRequest:
     slack_file_owner: str | None = None
     slack_file_permalink: str | None = None  # shown to whoever is asked to approve
     # Consent: who is on camera, what the replica is for, and the exact texts shown.
-    subject: Subject = Subject()
+    subject: Subject = field(default_factory=Subject)
     intended_use: str = ""
     # The sentence the form showed to be spoken on camera (video without a consent video), or
     # the image-rights statement (photo); None: nothing spoken is relied on.

@@ -12,7 +12,6 @@ from slack_bolt.async_app import AsyncAck, AsyncRespond
 from blocks.consent import (
     APPROVE,
     DECLINE,
-    DELETE,
     REVOKE,
     consent_declined,
     consent_given,
@@ -20,6 +19,7 @@ from blocks.consent import (
     nothing_to_answer,
 )
 from blocks.messages import was_revoked
+from blocks.replica_actions import DELETE
 from domain.consent import ConsentEventKind
 from domain.record import ReplicaRecord
 from domain.states import State

@@ -14,6 +14,7 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
+from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
@@ -71,6 +72,10 @@ class SlackNotifier:
         await self._observe(
             self._client.chat_update(channel=channel_id, ts=ts, **message.as_kwargs())
         )
+
+    async def publish_home(self, user_id: str, view: View) -> None:
+        """views.publish: `user_id`'s App Home becomes `view`."""
+        await self._observe(self._client.views_publish(user_id=user_id, view=view))
 
     async def permalink(self, channel_id: str, ts: str) -> str:
         """The message's permalink (chat.getPermalink: no scope needed). Failures raise."""

@@ -34,10 +34,11 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import sqlite_utils
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.views import View
 
 from blocks import Message
 from blocks.messages import moved_to_dm_notice, reply_message, status_message
@@ -159,10 +160,19 @@ def _notice_key(row: store.OutboxRow) -> str:
     return f"{row.key}:moved"
 
 
+class HomeScreens(Protocol):
+    """What a user's App Home shows now (replicas/home.py)."""
+
+    async def view(self, user_id: str) -> View: ...
+
+
 class OutboxWorker:
-    def __init__(self, storage: Storage, notifier: SlackNotifier) -> None:
+    def __init__(
+        self, storage: Storage, notifier: SlackNotifier, homes: HomeScreens | None = None
+    ) -> None:
         self._storage = storage
         self._notifier = notifier
+        self._homes = homes
         self._wake = asyncio.Event()
         self._busy: dict[store.Lane, asyncio.Task[None]] = {}  # lane -> its delivery
         # Lanes whose last delivery failed in a way the database could not record (it was
@@ -335,13 +345,16 @@ class OutboxWorker:
         )
 
     async def _deliver_row(self, row: store.OutboxRow) -> None:
-        # A request's rows are rendered from it; other lanes' rows carry their message.
+        # A request's rows are rendered from it, a Home from the requests it lists; other
+        # lanes' rows carry their message.
         request_id = row.lane.request_id
         record = None
         if request_id is not None:
             record = await self._read(requests.get_request, request_id)
         try:
-            if record is not None:
+            if row.lane.kind == store.LaneKind.HOME:
+                posted = await self._publish_home(row.lane.owner)
+            elif record is not None:
                 posted = await self._send(row, record)
             else:
                 posted = await self._send_to_user(row)
@@ -362,6 +375,15 @@ class OutboxWorker:
         await self._write(self._record_sent, row, record, posted)
         if record is not None and row.kind == store.STATUS:
             self._start_permalink(record.id, posted)
+
+    async def _publish_home(self, user_id: str) -> Posted:
+        """views.publish: the whole tab, as it is now. Repeating it does no harm, so nothing
+        is in doubt."""
+        if self._homes is None:
+            raise RuntimeError("App Home rows, but no Home renderer")
+        view = await self._homes.view(user_id)
+        await self._call(self._notifier.publish_home(user_id, view))
+        return Posted(user_id, "")
 
     @staticmethod
     def _record_sent(

@@ -23,6 +23,7 @@ from handlers.form_sessions import FormSessions
 from handlers.surface import Door, Surface
 from media_relay.relay import MediaRelay
 from replicas.access import AccessPolicy
+from replicas.home import HomeScreens
 from replicas.notifier import SlackNotifier
 from replicas.outbox import OutboxWorker
 from replicas.reconciler import Reconciler
@@ -108,7 +109,7 @@ def build_services(settings: Settings, socket_timing: SocketModeTiming | None = 
         public_url=settings.public_url,
         slack_api_url=settings.slack_api_url,  # its origin may get the token, as Slack's do
     )
-    outbox = OutboxWorker(storage, SlackNotifier(clients))
+    outbox = OutboxWorker(storage, SlackNotifier(clients), HomeScreens(storage))
     # Every background task: the workflow's finite work and the loops below.
     supervisor = Supervisor()
     workflow = ReplicaWorkflow(

@@ -303,3 +303,13 @@ def add_management(db: sqlite_utils.Database) -> None:
     requests.add_column("deleted_at", str)
     # Revocations recorded before this always deleted the footage too.
     db.execute("UPDATE replica_requests SET delete_hard = 1 WHERE delete_requested_at IS NOT NULL")
+
+
+@migrations()
+def create_home_views(db: sqlite_utils.Database) -> None:
+    """Who has opened the app's Home tab (their Home is refreshed when one of their replicas
+    changes), whether they saw it as an admin, and which page of everyone's replicas."""
+    db.table("home_views").create(
+        {"user_id": str, "is_admin": int, "everyone_offset": int, "opened_at": str},
+        pk="user_id",
+    )

@@ -28,12 +28,16 @@ from typing import Any
 import sqlite_utils
 
 from domain.states import State
+from storage.home import viewers_of
 from storage.replicas import REQUESTS, utc_now
 
 OUTBOX = "outbox"
 # Kinds of row. Any other kind of a request's row is a reply rendered when it is delivered,
 # by the renderer of that name (blocks.messages.REPLIES).
 STATUS = "status"  # a request's root message, rendered from its newest state
+HOME = "home"  # a user's App Home, rendered from the requests when delivered
+# A Home is published at most this often per user, however many of their replicas change.
+HOME_THROTTLE_SECONDS = 30.0
 REPLY = "reply"  # written before lanes: a reply already rendered, its payload its text and blocks
 MESSAGE = "message"  # a lane that is not a request: the payload is the message itself
 UNSENT = "state IN ('pending', 'sending')"
@@ -47,7 +51,9 @@ class LaneKind(StrEnum):
     # One user's DM, for messages that are about no request (a consent DM sent before any
     # request exists, an admin notice). No production door writes to it yet (enqueue_dm).
     DM = "dm"
-    # An App Home ("home:U123", views.publish) would be one more kind, with its own delivery.
+    # One user's App Home ("home:U123"): one row, re-opened whenever it should be published
+    # again, rendered when delivered (views.publish replaces the whole tab: nothing in doubt).
+    HOME = "home"
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,10 @@ def request_lane(request_id: int) -> Lane:
 
 def dm_lane(user_id: str) -> Lane:
     return Lane(LaneKind.DM, user_id)
+
+
+def home_lane(user_id: str) -> Lane:
+    return Lane(LaneKind.HOME, user_id)
 
 
 @dataclass(frozen=True)
@@ -176,27 +186,52 @@ def enqueue_status(
     db: sqlite_utils.Database, request_id: int, *, throttle_seconds: float | None = None
 ) -> None:
     """Ask for the root message to show the request's current state (posting it the first
-    time). Repeated asks before delivery coalesce into one.
-
-    A row re-opened after it was sent (or given up) is owed anew from now: `created_at` is
-    when the message became owed (the 48 h give-up and the readiness backlog age count from
-    it), and where the last post went no longer matters.
+    time), and for the Home tabs that show the request to be published again. Repeated asks
+    before delivery coalesce into one.
 
     `throttle_seconds`: news that can wait (training progress) goes out no sooner than that
     long after the message was last sent. An ask without it is due at once, and brings a
     throttled one forward (a result never waits behind a progress update)."""
+    _enqueue_render(
+        db, request_lane(request_id), request_id, status_key(request_id), STATUS, throttle_seconds
+    )
+    for user_id in viewers_of(db, request_id):
+        enqueue_home(db, user_id)
+
+
+def enqueue_home(
+    db: sqlite_utils.Database, user_id: str, *, throttle_seconds: float = HOME_THROTTLE_SECONDS
+) -> None:
+    """Ask for `user_id`'s App Home to be published again (at most every `throttle_seconds`:
+    0 for a user who just opened it)."""
+    lane = home_lane(user_id)
+    _enqueue_render(db, lane, None, str(lane), HOME, throttle_seconds)
+
+
+def _enqueue_render(
+    db: sqlite_utils.Database,
+    lane: Lane,
+    request_id: int | None,
+    key: str,
+    kind: str,
+    throttle_seconds: float | None,
+) -> None:
+    """Owe the one row of `key`, rendered when it is delivered.
+
+    A row re-opened after it was sent (or given up) is owed anew from now: `created_at` is
+    when the message became owed (the 48 h give-up and the readiness backlog age count from
+    it), and where the last post went no longer matters. With `throttle_seconds` it is due
+    no sooner than that long after it was last sent; without, at once (and a pending row
+    not backing off is brought forward)."""
     now = datetime.now(UTC)
     due = now
-    if throttle_seconds is not None:
-        row = db.execute(
-            f"SELECT sent_at FROM {OUTBOX} WHERE key = ?", [status_key(request_id)]
-        ).fetchone()
+    if throttle_seconds:
+        row = db.execute(f"SELECT sent_at FROM {OUTBOX} WHERE key = ?", [key]).fetchone()
         if row is not None and row[0]:
             due = max(now, datetime.fromisoformat(row[0]) + timedelta(seconds=throttle_seconds))
-    stamp, due_stamp = _stamp(now), _stamp(due)
     db.execute(
         f"""INSERT INTO {OUTBOX} (lane, request_id, key, kind, state, attempts, version,
-            next_attempt_at, created_at) VALUES (?, ?, ?, '{STATUS}', 'pending', 0, 1, ?, ?)
+            next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'pending', 0, 1, ?, ?)
             ON CONFLICT(key) DO UPDATE SET version = version + 1,
             next_attempt_at = CASE WHEN state IN ('sent', 'failed')
               THEN excluded.next_attempt_at
@@ -210,7 +245,7 @@ def enqueue_status(
               THEN NULL ELSE moved_from_channel_id END,
             notice_ts = CASE WHEN state IN ('sent', 'failed') THEN NULL ELSE notice_ts END,
             state = CASE WHEN state IN ('sent', 'failed') THEN 'pending' ELSE state END""",
-        [str(request_lane(request_id)), request_id, status_key(request_id), due_stamp, stamp],
+        [str(lane), request_id, key, kind, _stamp(due), _stamp(now)],
     )
 
 

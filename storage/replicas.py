@@ -128,8 +128,9 @@ def insert_request(
                     channel_id, thread_ts, replica_name, mode, model_name, train_video_url,
                     consent_video_url, train_image_url, voice_name, auto_fix_training_image,
                     slack_file_id, slack_file_name, state, callback_token_hash, created_at,
-                    updated_at, slack_file_owner, slack_file_permalink, subject_kind, subject_user_id, subject_name,
-                    intended_use, consent_statement, attestation, consent_reference, approvers)
+                    updated_at, slack_file_owner, slack_file_permalink, subject_kind,
+                    subject_user_id, subject_name, intended_use, consent_statement,
+                    attestation, consent_reference, approvers)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
                     ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [
@@ -357,9 +358,7 @@ def awaiting_consent_since_before(db: sqlite_utils.Database, cutoff: str) -> lis
     return [_record(row) for row in rows]
 
 
-def ask_deletion(
-    db: sqlite_utils.Database, request_id: int, by: str, *, hard: bool = True
-) -> bool:
+def ask_deletion(db: sqlite_utils.Database, request_id: int, by: str, *, hard: bool = True) -> bool:
     """Keep that `by` asked for the request's replica to be deleted (`hard`: its training
     footage too); the first ask counts. False if one was already asked for."""
     return _update(
@@ -571,3 +570,53 @@ def record_callback(
 
 def callbacks_for(db: sqlite_utils.Database, request_id: int) -> list[dict[str, Any]]:
     return list(db.table(CALLBACKS).rows_where("request_id = ?", [request_id], order_by="id"))
+
+
+# -- the library: a person's replicas, everyone's ----------------------------------------------
+
+# A person's requests: made by them, of them, or from footage they shared.
+_CONCERNS = "(requester_id = :user OR subject_user_id = :user OR slack_file_owner = :user)"
+
+
+def requests_of(
+    db: sqlite_utils.Database, user_id: str | None, *, limit: int, offset: int = 0
+) -> tuple[list[ReplicaRecord], int]:
+    """A page of the requests that concern `user_id` (None: everyone's), newest first, and
+    how many there are in all."""
+    where = _CONCERNS if user_id is not None else "1"
+    params = {"user": user_id, "limit": limit, "offset": offset}
+    rows = db.execute(
+        f"SELECT * FROM {REQUESTS} WHERE {where} ORDER BY id DESC LIMIT :limit OFFSET :offset",
+        params,
+    )
+    columns = [c[0] for c in rows.description]
+    records = [_record(dict(zip(columns, row, strict=True))) for row in rows.fetchall()]
+    total = db.execute(f"SELECT count(*) FROM {REQUESTS} WHERE {where}", params).fetchone()[0]
+    return records, int(total)
+
+
+def find_by_name_or_replica_id(
+    db: sqlite_utils.Database, text: str, user_id: str | None, *, limit: int
+) -> list[ReplicaRecord]:
+    """`/replica status <name or replica id>`: the requests whose replica id is `text`, or
+    whose name contains it (case-insensitive), newest first; only those concerning `user_id`
+    unless it is None (an admin)."""
+    concerns = _CONCERNS if user_id is not None else "1"
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = db.execute(
+        f"""SELECT * FROM {REQUESTS} WHERE {concerns}
+            AND (replica_id = :text OR replica_name LIKE :pattern ESCAPE '\\')
+            ORDER BY id DESC LIMIT :limit""",
+        {"user": user_id, "text": text, "pattern": pattern, "limit": limit},
+    )
+    columns = [c[0] for c in rows.description]
+    return [_record(dict(zip(columns, row, strict=True))) for row in rows.fetchall()]
+
+
+def people_concerned(db: sqlite_utils.Database, request_id: int) -> set[str]:
+    """Whose library a request is in: its requester, the person on camera, the file's owner."""
+    row = db.execute(
+        f"SELECT requester_id, subject_user_id, slack_file_owner FROM {REQUESTS} WHERE id = ?",
+        [request_id],
+    ).fetchone()
+    return {user for user in row or () if user}

@@ -12,7 +12,6 @@ from blocks import Message
 from blocks.consent import (
     APPROVE,
     DECLINE,
-    DELETE,
     NOTICE_LIMIT,
     REVOKE,
     consent_declined,
@@ -23,6 +22,7 @@ from blocks.consent import (
     person_left_notice,
     role_of,
 )
+from blocks.replica_actions import DELETE
 from domain.consent import IMAGE_RIGHTS_STATEMENT, consent_sentence
 from domain.record import ReplicaRecord
 from domain.request import Mode, ReplicaRequest, SlackOrigin

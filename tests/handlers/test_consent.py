@@ -13,15 +13,16 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from blocks.consent import APPROVE, DECLINE, DELETE, REVOKE
+from blocks.consent import APPROVE, DECLINE, REVOKE
+from blocks.replica_actions import DELETE
 from domain.consent import ConsentEventKind, consent_sentence
 from domain.request import Mode, ReplicaRequest, SlackOrigin
 from domain.states import State
 from domain.subject import Subject, SubjectKind
-from tests.fakes.fake_slack import Posted
 from storage import consent
 from storage import replicas as store
 from tests.conftest import Bot, BotFactory, eventually
+from tests.fakes.fake_slack import Posted
 
 Kind = ConsentEventKind
 ORIGIN = SlackOrigin(requester_id="U1", channel_id="C1", team_id="T1")

@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 import media_relay.spool
 from domain.request import Mode, ReplicaRequest, SlackOrigin
 from domain.states import State
+from domain.training import TrainingResult
 from media_relay.download import MAX_REDIRECTS
 from media_relay.files import TOKEN_PATTERN, safe_file_name
 from media_relay.relay import MediaRelay, RelayError
@@ -98,9 +99,7 @@ async def finish(storage: Storage, request_id: int) -> None:
     assert await storage.run(
         store.finish_training,
         request_id,
-        succeeded=True,
-        tavus_status="ready",
-        error_message=None,
+        TrainingResult(status="ready"),
     )
 
 

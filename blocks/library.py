@@ -1,0 +1,138 @@
+"""The replica library: each replica with its status, progress, preview and actions, as App
+Home shows it and `/replica list` and `/replica status` answer (the same builder for all)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+
+from blocks import TEXT_LIMIT, Message, escape_within, fit
+from blocks.messages import MODE_NAMES, STATUS, status_label
+from blocks.replica_actions import action_buttons, preview_link, training_line
+from domain.record import ReplicaRecord
+
+NEW_REPLICA = "home_new_replica"  # App Home: opens the request form
+HOME_PAGE = "home_page"  # App Home, admins: another page of everyone's replicas
+PAGE_SIZE = 10  # replicas per list: each takes up to 3 blocks (Home holds 100, a message 50)
+NAME_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list of replicas: which, where in the whole list, and how many in all."""
+
+    records: Sequence[ReplicaRecord]
+    offset: int = 0
+    total: int = 0
+
+    @property
+    def has_more(self) -> bool:
+        return self.offset + len(self.records) < self.total
+
+
+def _created(stamp: str) -> str:
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp[:10]
+    return f"<!date^{int(moment.timestamp())}^{{date_short}}|{moment.date().isoformat()}>"
+
+
+def replica_item(record: ReplicaRecord, now: datetime) -> list[Block]:
+    """One replica: name and state; who, how, when; progress or preview; its buttons."""
+    emoji = STATUS[record.state][0]
+    name = escape_within(record.request.replica_name, NAME_LIMIT)
+    lines = [f"{emoji} *{name}* – {status_label(record)}"]
+    lines += [line for line in (training_line(record, now), preview_link(record)) if line]
+    details = [
+        f"Requested by <@{record.origin.requester_id}>",
+        MODE_NAMES[record.request.mode],
+        record.request.model_name,
+        f"created {_created(record.created_at)}",
+    ]
+    subject = record.request.subject
+    if subject.user_id and subject.user_id != record.origin.requester_id:
+        details.append(f"on camera: <@{subject.user_id}>")
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=fit("\n".join(lines), TEXT_LIMIT))),
+        ContextBlock(elements=[MarkdownTextObject(text=fit(" · ".join(details), TEXT_LIMIT))]),
+    ]
+    buttons = action_buttons(record)
+    if buttons is not None:
+        blocks.append(buttons)
+    return blocks
+
+
+def replica_list(page: Page, now: datetime, *, empty: str) -> list[Block]:
+    """A page of replicas, or `empty` when there are none."""
+    if not page.records:
+        return [SectionBlock(text=MarkdownTextObject(text=empty))]
+    blocks: list[Block] = []
+    for record in page.records:
+        blocks += replica_item(record, now)
+    if page.total > len(page.records):
+        first, last = page.offset + 1, page.offset + len(page.records)
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text=f"{first}–{last} of {page.total}")])
+        )
+    return blocks
+
+
+MINE_EMPTY = (
+    "No replicas yet. Click *New replica*, type `/replica`, or share a training video with me."
+)
+
+
+def home_view(mine: Page, everyone: Page | None, now: datetime | None = None) -> View:
+    """App Home: a New replica button, the viewer's replicas (requested by them or of them),
+    and for admins everyone's, a page at a time."""
+    now = now or datetime.now(UTC)
+    blocks: list[Block] = [
+        HeaderBlock(text="Replicas"),
+        ActionsBlock(
+            block_id="home_actions",
+            elements=[
+                ButtonElement(text="New replica", action_id=NEW_REPLICA, style="primary"),
+            ],
+        ),
+        HeaderBlock(text="My replicas"),
+        *replica_list(mine, now, empty=MINE_EMPTY),
+    ]
+    if everyone is not None:
+        blocks += [DividerBlock(), HeaderBlock(text="Everyone's replicas (admin)")]
+        blocks += replica_list(everyone, now, empty="Nobody has made a replica yet.")
+        pager: list[ButtonElement] = []
+        if everyone.offset > 0:
+            back = max(0, everyone.offset - PAGE_SIZE)
+            pager.append(ButtonElement(text="Previous", action_id=HOME_PAGE, value=str(back)))
+        if everyone.has_more:
+            ahead = everyone.offset + len(everyone.records)
+            pager.append(ButtonElement(text="Next", action_id=HOME_PAGE, value=str(ahead)))
+        if pager:
+            blocks.append(ActionsBlock(block_id="home_pager", elements=pager))
+    return View(type="home", blocks=blocks)
+
+
+def list_message(page: Page, now: datetime | None = None, *, title: str, empty: str) -> Message:
+    """`/replica list` and `/replica status`: the same items, visible only to the asker."""
+    now = now or datetime.now(UTC)
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"*{title}*"))]
+    blocks += replica_list(page, now, empty=empty)
+    if page.has_more:
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text="Open my *Home* tab to see them all.")])
+        )
+    return Message(text=title, blocks=blocks)
