@@ -15,6 +15,11 @@ HELP_TEXT = (
     f"a {listing(f'`.{media.extension}`' for media in types_of(Mode.IMAGE))} link opens it in "
     "photo mode.\n"
     "• `/replica help` shows this message.\n"
+    "The form asks who is on camera and what the replica is for. *You*: tick your consent. "
+    "*Someone in this workspace*: they get a direct message to approve, and nothing goes to "
+    "Tavus until they do. *Someone outside Slack*: confirm you hold their written consent "
+    "(a link to the signed release helps). A file someone else shared is also theirs to "
+    "approve.\n"
     "Training takes a few hours. I post the request in this channel and answer in its thread, "
     "mentioning you, when Tavus finishes or fails."
 )

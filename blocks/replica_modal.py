@@ -1,4 +1,6 @@
-"""The replica request modal: building it, reading it back, and switching its mode in place.
+"""The replica request modal: building it, reading it back, and switching its mode (or who is
+on camera) in place. The consent part (subject, intended use, statement, attestation) is built
+in blocks/replica_form_consent.py.
 
 Pure functions: no Slack or Tavus I/O, so tests call them directly.
 """
@@ -6,6 +8,7 @@ Pure functions: no Slack or Tavus I/O, so tests call them directly.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -13,41 +16,53 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
-    CheckboxesElement,
-    ContextBlock,
     ExternalDataSelectElement,
     InputBlock,
-    MarkdownTextObject,
     Option,
     PlainTextInputElement,
     RadioButtonsElement,
-    SectionBlock,
     StaticSelectElement,
     UrlInputElement,
 )
 from slack_sdk.models.views import View
 
-from blocks import TEXT_LIMIT, escape_within, plain_within
-from domain.consent import attestation, consent_sentence
+from blocks import plain_within
+from blocks.replica_form_consent import (
+    CHECKED,
+    CONSENT_LIMIT,
+    OPTION_TEXT_LIMIT,
+    SUBJECT_FIELDS,
+    attestation_blocks,
+    checkbox,
+    file_owner_note,
+    intended_use_block,
+    note,
+    option,
+    statement_block,
+    subject_blocks,
+)
 from domain.form import Field, FormDraft
 from domain.media import IMAGE_FORMATS, MAX_VIDEO_SIZE
 from domain.request import MAX_NAME_LENGTH, MODELS, Mode
 from domain.slack_files import SlackFile
+from domain.subject import MAX_SUBJECT_NAME_LENGTH, SubjectKind
+
+# Re-exported: where the form's option limits and checkbox value were always found.
+__all__ = ["CHECKED", "CONSENT_LIMIT", "OPTION_TEXT_LIMIT"]
 
 CALLBACK_ID = "replica_modal"
 PRIVATE_METADATA_LIMIT = 3000
 # The one key of a form's private_metadata: its session (see handlers/form_sessions.py).
 FORM_KEY = "form"
-CHECKED = "yes"
 # Buttons that swap a Slack file for a link field and back.
 USE_LINK = "use_link"
 USE_SLACK_FILE = "use_slack_file"
-# Slack refuses longer option texts (also a button's text) and values; slack_sdk raises first.
-OPTION_TEXT_LIMIT = 75
+# Slack refuses longer option values; slack_sdk raises first.
 OPTION_VALUE_LIMIT = 150
-# The consent sentence holds the requester's name, which comes from Slack: bounded, with room
-# for the words around it in its section.
-CONSENT_LIMIT = TEXT_LIMIT - 200
+# The FormDraft attribute of a field whose name differs from it (the stash is keyed by these).
+DRAFT_ATTRIBUTES = {Field.SUBJECT_USER: "subject_user_id"}
+# Members looked up for the subject picker that a form's session remembers (the latest ones).
+MAX_MEMBERS_KEPT = 10
 NEEDS_PUBLIC_URL = (
     "To train from files shared in Slack, the bot needs a public URL that Tavus can download "
     "from: ask whoever runs the bot to give it one (see its README). Until then, paste a link."
@@ -79,11 +94,32 @@ class ModalContext:
     files: list[dict[str, Any]] = field(default_factory=list)
     use_link: bool = False  # the user chose a link over the Slack files
     can_relay: bool = True  # False without PUBLIC_URL: Tavus could not download the files
+    # Members picked as the subject, as Slack described them when picked: real names, and why
+    # some cannot approve (a domain.form.Unavailable value).
+    member_names: dict[str, str] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
 
     @property
     def slack_files(self) -> list[SlackFile]:
         found = (SlackFile.from_slack(item) for item in self.files)
         return [f for f in found if f is not None]
+
+    def knowing(self, user_id: str, name: str | None, unavailable: str | None) -> ModalContext:
+        """This context with what Slack says of member `user_id` now: their real name (None:
+        they have none) and why they cannot approve (None: they can). The latest
+        MAX_MEMBERS_KEPT members are kept."""
+
+        def keep(found: dict[str, str], value: str | None) -> dict[str, str]:
+            kept = {key: known for key, known in found.items() if key != user_id}
+            if value is not None:
+                kept[user_id] = value
+            return dict(list(kept.items())[-MAX_MEMBERS_KEPT:])
+
+        return replace(
+            self,
+            member_names=keep(self.member_names, name),
+            unavailable=keep(self.unavailable, unavailable),
+        )
 
     def to_json(self) -> str:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -98,6 +134,8 @@ class ModalContext:
             not isinstance(data, dict)
             or not isinstance(data.get("files", []), list)
             or not isinstance(data.get("stash", {}), dict)
+            or not isinstance(data.get("member_names", {}), dict)
+            or not isinstance(data.get("unavailable", {}), dict)
         ):
             raise ValueError("not a JSON object of the expected shape")
         known = {f.name for f in fields(cls)}
@@ -125,10 +163,6 @@ def read_metadata(raw: str) -> str | ModalContext:
     return ModalContext.from_json(raw)
 
 
-def _option(value: str, text: str) -> Option:
-    return Option(value=value, text=plain_within(text, OPTION_TEXT_LIMIT))
-
-
 def _url_input(
     block: Field, label: str, value: str, placeholder: str, *, optional: bool = False
 ) -> InputBlock:
@@ -142,40 +176,22 @@ def _url_input(
     )
 
 
-def _checkbox(
-    block: Field, label: str, option_text: str, checked: bool, *, optional: bool
-) -> InputBlock:
-    option = _option(CHECKED, option_text)
-    return InputBlock(
-        block_id=block,
-        label=label,
-        optional=optional,
-        element=CheckboxesElement(
-            action_id=block, options=[option], initial_options=[option] if checked else None
-        ),
-    )
-
-
 def voice_option(voice_name: str) -> Option | None:
     """How a voice shows in the picker; the value is the slug Tavus expects. None for a name
     too long to be an option's value: Slack could never send that choice back."""
     if len(voice_name) > OPTION_VALUE_LIMIT:
         return None
-    return _option(voice_name, voice_name.capitalize())
+    return option(voice_name, voice_name.capitalize())
 
 
 def _file_option(slack_file: SlackFile) -> Option:
-    return _option(slack_file.id, slack_file.label)
+    return option(slack_file.id, slack_file.label)
 
 
 def _button(text: str, action_id: str) -> ActionsBlock:
     return ActionsBlock(
         elements=[ButtonElement(text=plain_within(text, OPTION_TEXT_LIMIT), action_id=action_id)]
     )
-
-
-def _note(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=text)])
 
 
 def _media_input(
@@ -192,6 +208,14 @@ def _media_input(
     if files and context.can_relay and not context.use_link:
         options = [_file_option(f) for f in files]
         chosen = next((o for o in options if o.value == draft.slack_file_id), options[0])
+        owner = next(f.owner for f in files if f.id == chosen.value)
+        shared_by = file_owner_note(
+            owner,
+            requester_id=context.requester_id,
+            subject_user_id=(
+                draft.subject_user_id if draft.subject_kind is SubjectKind.MEMBER else None
+            ),
+        )
         return [
             InputBlock(
                 block_id=Field.SLACK_FILE,
@@ -201,12 +225,13 @@ def _media_input(
                 ),
                 hint="Shared in Slack; the bot hands Tavus a private copy.",
             ),
-            _note(requirement),
+            *([shared_by] if shared_by is not None else []),
+            note(requirement),
             _button("Paste a link instead", USE_LINK),
         ]
     blocks: list[Block] = [
         _url_input(link_field, f"{label} link", getattr(draft, link_field), placeholder),
-        _note(requirement),
+        note(requirement),
     ]
     if files:
         if context.can_relay:
@@ -215,12 +240,12 @@ def _media_input(
             room = OPTION_TEXT_LIMIT - len("Use  from Slack")
             blocks.append(_button(f"Use {plain_within(name, room)} from Slack", USE_SLACK_FILE))
         else:
-            blocks.append(_note(NEEDS_PUBLIC_URL))
+            blocks.append(note(NEEDS_PUBLIC_URL))
     return blocks
 
 
 def _name_and_mode(draft: FormDraft) -> list[Block]:
-    mode_options = {mode: _option(mode.value, label) for mode, label in MODE_LABELS.items()}
+    mode_options = {mode: option(mode.value, label) for mode, label in MODE_LABELS.items()}
     return [
         InputBlock(
             block_id=Field.REPLICA_NAME,
@@ -245,6 +270,17 @@ def _name_and_mode(draft: FormDraft) -> list[Block]:
     ]
 
 
+def subject_name_shown(draft: FormDraft, context: ModalContext) -> str | None:
+    """The name the consent sentence gives the person on camera: the requester's or the picked
+    member's Slack real name, or the full name typed for someone outside Slack; None if not
+    known (yet)."""
+    if draft.subject_kind is SubjectKind.MEMBER:
+        return context.member_names.get(draft.subject_user_id) if draft.subject_user_id else None
+    if draft.subject_kind is SubjectKind.OUTSIDE:
+        return draft.subject_name.strip()[:MAX_SUBJECT_NAME_LENGTH] or None
+    return context.requester_name
+
+
 def _video_media(draft: FormDraft, context: ModalContext) -> list[Block]:
     """The training video, the consent video, and the sentence that can stand in for it."""
     return [
@@ -265,28 +301,24 @@ def _video_media(draft: FormDraft, context: ModalContext) -> list[Block]:
             "https://…/consent.mp4",
             optional=True,
         ),
-        # A section, not small print: this sentence has to be read out word for word.
-        SectionBlock(
-            block_id="consent_sentence",
-            text=MarkdownTextObject(
-                text="*No consent video?* The training video must open with this "
-                "sentence, spoken by the person on camera:\n>"
-                + escape_within(consent_sentence(context.requester_name), CONSENT_LIMIT)
-            ),
-        ),
+        statement_block(draft, subject_name_shown(draft, context)),
     ]
 
 
 def _image_media(draft: FormDraft, context: ModalContext) -> list[Block]:
-    return _media_input(
-        draft,
-        context,
-        Field.TRAIN_IMAGE_URL,
-        "Photo",
-        "https://…/photo.png",
-        f"A public {IMAGE_FORMATS} of at least 512×512: one person, head and shoulders visible, "
-        "facing the camera, even light.",
-    )
+    """The photo, and the image-rights statement submitting it confirms."""
+    return [
+        *_media_input(
+            draft,
+            context,
+            Field.TRAIN_IMAGE_URL,
+            "Photo",
+            "https://…/photo.png",
+            f"A public {IMAGE_FORMATS} of at least 512×512: one person, head and shoulders "
+            "visible, facing the camera, even light.",
+        ),
+        statement_block(draft, None),
+    ]
 
 
 def _voice(draft: FormDraft) -> InputBlock:
@@ -305,29 +337,19 @@ def _voice(draft: FormDraft) -> InputBlock:
     )
 
 
-def _model_and_consent(draft: FormDraft) -> list[Block]:
-    model_options = [_option(model, model) for model in MODELS]
-    return [
-        InputBlock(
-            block_id=Field.MODEL_NAME,
-            label="Model",
-            element=StaticSelectElement(
-                action_id=Field.MODEL_NAME,
-                options=model_options,
-                initial_option=next(
-                    (o for o in model_options if o.value == draft.model_name), model_options[0]
-                ),
+def _model(draft: FormDraft) -> InputBlock:
+    model_options = [option(model, model) for model in MODELS]
+    return InputBlock(
+        block_id=Field.MODEL_NAME,
+        label="Model",
+        element=StaticSelectElement(
+            action_id=Field.MODEL_NAME,
+            options=model_options,
+            initial_option=next(
+                (o for o in model_options if o.value == draft.model_name), model_options[0]
             ),
         ),
-        _checkbox(
-            Field.CONSENT,
-            "Consent",
-            # The very text the consent record keeps as the requester's attestation.
-            attestation(draft.mode) or "",
-            draft.consent,
-            optional=False,
-        ),
-    ]
+    )
 
 
 def build_replica_modal(draft: FormDraft, context: ModalContext, *, form_key: str) -> View:
@@ -337,14 +359,23 @@ def build_replica_modal(draft: FormDraft, context: ModalContext, *, form_key: st
     Every mode renders the same block_id and action_id for the same field, so Slack keeps what
     the user typed there across any re-render.
     """
-    blocks = _name_and_mode(draft)
+    member = draft.subject_user_id
+    blocks = [
+        *_name_and_mode(draft),
+        *subject_blocks(
+            draft,
+            member_name=context.member_names.get(member) if member else None,
+            unavailable=context.unavailable.get(member) if member else None,
+        ),
+        intended_use_block(draft),
+    ]
     if draft.mode is Mode.VIDEO:
         blocks += [*_video_media(draft, context), _voice(draft)]
     else:
         blocks += [
             *_image_media(draft, context),
             _voice(draft),
-            _checkbox(
+            checkbox(
                 Field.AUTO_FIX_TRAINING_IMAGE,
                 "Image fixer",
                 "Let Tavus fix up the photo before training",
@@ -352,7 +383,8 @@ def build_replica_modal(draft: FormDraft, context: ModalContext, *, form_key: st
                 optional=True,
             ),
         ]
-    blocks += _model_and_consent(draft)
+    # Last: the attestation texts refer to what the form says above them.
+    blocks += [_model(draft), *attestation_blocks(draft)]
     return View(
         type="modal",
         callback_id=CALLBACK_ID,
@@ -386,6 +418,8 @@ def _checked(values: dict[str, Any], block: Field) -> bool:
 def read_form(values: dict[str, Any]) -> FormDraft:
     """The draft held by a view's `state.values`; missing or cleared inputs read as empty."""
     mode_value = _selected(values, Field.MODE)
+    kind = _selected(values, Field.SUBJECT)
+    member = _state_value(values, Field.SUBJECT_USER).get("selected_user")
     return FormDraft(
         replica_name=_text(values, Field.REPLICA_NAME),
         mode=Mode(mode_value) if mode_value in Mode.__members__.values() else Mode.VIDEO,
@@ -397,7 +431,39 @@ def read_form(values: dict[str, Any]) -> FormDraft:
         model_name=_selected(values, Field.MODEL_NAME) or FormDraft.model_name,
         consent=_checked(values, Field.CONSENT),
         slack_file_id=_selected(values, Field.SLACK_FILE),
+        # A form from before the subject was asked: the requester is on camera, as then.
+        subject_kind=(
+            SubjectKind(kind) if kind in SubjectKind.__members__.values() else SubjectKind.ME
+        ),
+        subject_user_id=member if isinstance(member, str) else "",
+        subject_name=_text(values, Field.SUBJECT_NAME),
+        intended_use=_text(values, Field.INTENDED_USE),
+        outside_consent=_checked(values, Field.OUTSIDE_CONSENT),
+        consent_reference=_text(values, Field.CONSENT_REFERENCE),
     )
+
+
+def _swap(
+    draft: FormDraft,
+    context: ModalContext,
+    groups: Mapping[Any, tuple[Field, ...]],
+    chosen: Any,
+) -> tuple[FormDraft, ModalContext]:
+    """Fields of the groups not `chosen` go into the stash when they hold something; fields
+    of the `chosen` group that are empty come back out of it."""
+    stash = dict(context.stash)
+    restored: dict[str, Any] = {}
+    for group, group_fields in groups.items():
+        for form_field in group_fields:
+            name = DRAFT_ATTRIBUTES.get(form_field, form_field.value)
+            current = getattr(draft, name)
+            if group == chosen:
+                if not current and name in stash:
+                    saved = stash.pop(name)
+                    restored[name] = saved == CHECKED if isinstance(current, bool) else saved
+            elif current:
+                stash[name] = CHECKED if current is True else str(current)
+    return replace(draft, **restored), replace(context, stash=stash)
 
 
 def switch_mode(
@@ -407,16 +473,13 @@ def switch_mode(
 
     Fields of the mode being left go into the stash; fields of the new mode come back out.
     """
-    draft = replace(read_form(values), mode=mode)
-    stash = dict(context.stash)
-    restored: dict[str, Any] = {}
-    for other_mode, mode_fields in MODE_FIELDS.items():
-        for name in mode_fields:
-            current = getattr(draft, name)
-            if other_mode is mode:
-                if not current and name in stash:
-                    saved = stash.pop(name)
-                    restored[name] = saved == CHECKED if isinstance(current, bool) else saved
-            elif current:
-                stash[name] = CHECKED if current is True else str(current)
-    return replace(draft, **restored), replace(context, stash=stash)
+    return _swap(replace(read_form(values), mode=mode), context, MODE_FIELDS, mode)
+
+
+def switch_subject(
+    values: dict[str, Any], context: ModalContext, kind: SubjectKind
+) -> tuple[FormDraft, ModalContext]:
+    """The draft and context to re-render with after "who is on camera" changed to `kind`:
+    the picked member, or the name and release typed for someone outside Slack, wait in the
+    stash while another kind is shown."""
+    return _swap(replace(read_form(values), subject_kind=kind), context, SUBJECT_FIELDS, kind)

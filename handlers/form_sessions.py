@@ -12,7 +12,8 @@ block_id and action_id are unchanged, and every render uses the same ids for the
 
 The session is stored in SQLite (storage/forms.py); the form's private_metadata carries only
 its key. Recently used sessions also stay in memory (bounded), and a form never has two session
-objects at once, so its lock is one lock.
+objects at once, so its lock is one lock. The sessions also keep `people`, the Slack real names
+learnt lately, so that a form opens with its requester's name when it is known.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from blocks.replica_modal import ModalContext, build_replica_modal, read_form, r
 from domain.form import FormDraft, draft_from_files
 from domain.slack_files import SlackFile
 from slack_access.errors import SLACK_ERRORS
+from slack_access.people import People
 from storage import forms
 from storage.database import Storage
 
@@ -49,6 +51,8 @@ PRE_SESSION_PREFIX = "view-"
 
 # What a click does to a form: its new draft and context, from the context it had.
 Change = Callable[[ModalContext], tuple[FormDraft, ModalContext]]
+# What the bot learnt while handling a click (kept even when the click itself is outdated).
+Learnt = Callable[[ModalContext], ModalContext]
 
 
 def _action_time(action: dict[str, Any]) -> Decimal | None:
@@ -77,9 +81,13 @@ class FormSession:
 
 
 class FormSessions:
-    def __init__(self, storage: Storage, *, remember: int = MAX_REMEMBERED) -> None:
+    def __init__(
+        self, storage: Storage, *, remember: int = MAX_REMEMBERED, people: People | None = None
+    ) -> None:
         self._storage = storage
         self._remember = remember
+        # Every door's form looks names up through these, so each fills the others' memory.
+        self.people = people if people is not None else People()
         # Every session some handler holds (weakly: it goes when no handler does), so a form
         # never gets two; and the most recently used ones (strongly, at most `remember`).
         self._live: weakref.WeakValueDictionary[str, FormSession] = weakref.WeakValueDictionary()
@@ -200,11 +208,17 @@ class FormSessions:
         )
 
     async def click(
-        self, client: AsyncWebClient, body: dict[str, Any], change: Change
+        self,
+        client: AsyncWebClient,
+        body: dict[str, Any],
+        change: Change,
+        *,
+        learnt: Learnt | None = None,
     ) -> FormSession | None:
         """Apply a click in the form (`body` of its block_actions) and re-render the form;
-        a click older than one already applied changes nothing. None if the form has no
-        session (it is out of date; submitting it says so)."""
+        a click older than one already applied changes nothing, except that what the bot
+        `learnt` for it (e.g. a member's name looked up for a pick) is still added to the
+        context. None if the form has no session (it is out of date; submitting it says so)."""
         try:
             session = await self.find(body["view"])
         except sqlite3.Error:
@@ -214,14 +228,24 @@ class FormSessions:
             return None
         acted_at = _action_time(body["actions"][0])
         async with session.lock:
-            if acted_at is not None:
-                if session.acted_at is not None and acted_at <= session.acted_at:
-                    # Delivered late: the form already shows a newer choice of the user's.
-                    logger.info("Ignoring an older click on form %s", session.view_id)
+            if (
+                acted_at is not None
+                and session.acted_at is not None
+                and acted_at <= session.acted_at
+            ):
+                # Delivered late: the form already shows a newer choice of the user's.
+                logger.info("Ignoring an older click on form %s", session.view_id)
+                known = learnt(session.context) if learnt is not None else session.context
+                if known == session.context:
                     return session
-                session.acted_at = acted_at
-            session.draft, session.context = change(session.context)
-            session.clicked = True
+                session.context = known
+            else:
+                if acted_at is not None:
+                    session.acted_at = acted_at
+                session.draft, session.context = change(session.context)
+                if learnt is not None:
+                    session.context = learnt(session.context)
+                session.clicked = True
             await self._save(session)
             await self._render(client, session)
         return session
@@ -258,6 +282,3 @@ def _values(view: dict[str, Any]) -> dict[str, Any]:
     state = view.get("state")
     values = state.get("values") if isinstance(state, dict) else None
     return values if isinstance(values, dict) else {}
-
-
-# -- wiring ------------------------------------------------------------------------------------

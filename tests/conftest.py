@@ -70,7 +70,8 @@ def signed_headers(body: str, content_type: str, *, timestamp: int | None = None
 def state_values(view: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
     """The `state.values` Slack would send for `view` with `inputs` (block_id -> value) typed in.
 
-    Text and URL inputs take a str; radio buttons and selects an option value; checkboxes a bool.
+    Text and URL inputs take a str; radio buttons and selects an option value; a user picker
+    a user id; checkboxes a bool.
     """
     values: dict[str, Any] = {}
     for block in view["blocks"]:
@@ -84,6 +85,10 @@ def state_values(view: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]
             # Untouched inputs keep what the form was prefilled with, as in Slack.
             state["value"] = element.get("initial_value")
             state["selected_option"] = element.get("initial_option")
+            if kind == "users_select":
+                state["selected_user"] = element.get("initial_user")
+        elif kind == "users_select":
+            state["selected_user"] = value
         elif kind in ("plain_text_input", "url_text_input"):
             state["value"] = value
         elif kind in ("radio_buttons", "static_select", "external_select"):
@@ -294,6 +299,63 @@ class Bot:
                 }
             ],
         )
+
+    async def form_action(
+        self,
+        view_id: str,
+        view: dict[str, Any],
+        action: dict[str, Any],
+        inputs: dict[str, Any],
+        *,
+        user: str = "U1",
+    ) -> httpx.Response:
+        """An interactive element of the form used (`action`: its type, ids and value), with
+        `inputs` typed in the form meanwhile."""
+        return await self.interaction(
+            "block_actions",
+            user=user,
+            trigger_id="1337.48.yzab",
+            container={"type": "view", "view_id": view_id},
+            view=self.view_payload(view_id, view, inputs),
+            actions=[{"action_ts": next_action_ts(), **action}],
+        )
+
+    async def choose_subject(
+        self, view_id: str, view: dict[str, Any], kind: str, inputs: dict[str, Any]
+    ) -> httpx.Response:
+        """ "Who is on camera?" changed to `kind` ("me", "member", "outside")."""
+        selected = {"value": kind, "text": {"type": "plain_text", "text": kind}}
+        action = {
+            "type": "radio_buttons",
+            "action_id": "subject",
+            "block_id": "subject",
+            "selected_option": selected,
+        }
+        return await self.form_action(view_id, view, action, {**inputs, "subject": kind})
+
+    async def pick_member(
+        self, view_id: str, view: dict[str, Any], user_id: str, inputs: dict[str, Any]
+    ) -> httpx.Response:
+        """A workspace member picked as the person on camera."""
+        action = {
+            "type": "users_select",
+            "action_id": "subject_user",
+            "block_id": "subject_user",
+            "selected_user": user_id,
+        }
+        return await self.form_action(view_id, view, action, {**inputs, "subject_user": user_id})
+
+    async def enter_subject_name(
+        self, view_id: str, view: dict[str, Any], name: str, inputs: dict[str, Any]
+    ) -> httpx.Response:
+        """The full name of someone outside Slack typed, and Enter pressed."""
+        action = {
+            "type": "plain_text_input",
+            "action_id": "subject_name",
+            "block_id": "subject_name",
+            "value": name,
+        }
+        return await self.form_action(view_id, view, action, {**inputs, "subject_name": name})
 
     async def voice_search(self, view_id: str, view: dict[str, Any], query: str) -> httpx.Response:
         return await self.interaction(

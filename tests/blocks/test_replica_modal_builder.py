@@ -20,7 +20,7 @@ from blocks.replica_modal import (
     switch_mode,
     voice_option,
 )
-from domain.consent import ATTESTATION_PHOTO, ATTESTATION_VIDEO, consent_sentence
+from domain.consent import ATTESTATION_ME_PHOTO, ATTESTATION_ME_VIDEO, consent_sentence
 from domain.form import FormDraft
 from domain.request import Mode
 
@@ -32,6 +32,8 @@ IMAGE_URL = "https://media.example/jane.png"
 VIDEO_BLOCKS = [
     "replica_name",
     "mode",
+    "subject",
+    "intended_use",
     "train_video_url",
     "consent_video_url",
     "voice_name",
@@ -41,6 +43,8 @@ VIDEO_BLOCKS = [
 IMAGE_BLOCKS = [
     "replica_name",
     "mode",
+    "subject",
+    "intended_use",
     "train_image_url",
     "voice_name",
     "auto_fix_training_image",
@@ -78,6 +82,8 @@ def state_values(view: dict[str, Any], typed: dict[str, Any]) -> dict[str, Any]:
         state: dict[str, Any] = {"type": kind}
         if kind in ("plain_text_input", "url_text_input"):
             state["value"] = typed.get(block_id, element.get("initial_value"))
+        elif kind == "users_select":
+            state["selected_user"] = typed.get(block_id, element.get("initial_user"))
         elif kind in ("radio_buttons", "static_select", "external_select"):
             if block_id in typed:
                 chosen = typed[block_id]
@@ -176,7 +182,8 @@ def test_image_mode_has_no_spoken_consent_sentence() -> None:
 
 
 @pytest.mark.parametrize(
-    ("mode", "attestation"), [(Mode.VIDEO, ATTESTATION_VIDEO), (Mode.IMAGE, ATTESTATION_PHOTO)]
+    ("mode", "attestation"),
+    [(Mode.VIDEO, ATTESTATION_ME_VIDEO), (Mode.IMAGE, ATTESTATION_ME_PHOTO)],
 )
 def test_the_consent_checkbox_shows_the_attestation_the_record_keeps(
     mode: Mode, attestation: str

@@ -111,9 +111,13 @@ def test_files_survive_the_session() -> None:
 def test_read_form_and_validate_a_slack_file_choice() -> None:
     ctx = context(*FILES)
     view = modal(draft_from_files(FILES), ctx)
-    draft = read_form(state_values(view, {Field.SLACK_FILE: "F2", Field.CONSENT: True}))
+    draft = read_form(
+        state_values(
+            view, {Field.SLACK_FILE: "F2", Field.CONSENT: True, Field.INTENDED_USE: "Demos"}
+        )
+    )
     assert draft.slack_file_id == "F2"
-    request = validate(draft, frozenset(), ctx.slack_files)
+    request = validate(draft, frozenset(), ctx.slack_files, requester_id="U1")
     assert not isinstance(request, dict)
     assert request.slack_file_id == "F2" and request.slack_file_name == "take2.mov"
     assert request.train_video_url is None  # filled in by the relay
@@ -126,8 +130,8 @@ def test_read_form_and_validate_a_slack_file_choice() -> None:
 
 def test_validate_refuses_what_tavus_would_refuse_under_the_file_field() -> None:
     big = SlackFile(id="F7", name="long.mp4", mimetype="video/mp4", size=MAX_VIDEO_BYTES + 1)
-    draft = FormDraft(replica_name="x", slack_file_id="F7", consent=True)
-    errors = validate(draft, frozenset(), [big])
+    draft = FormDraft(replica_name="x", slack_file_id="F7", consent=True, intended_use="Demos")
+    errors = validate(draft, frozenset(), [big], requester_id="U1")
     assert isinstance(errors, dict)
     assert errors == {
         Field.SLACK_FILE: "long.mp4 is 750.0 MB. Tavus trains from .mp4, .webm "
@@ -136,16 +140,23 @@ def test_validate_refuses_what_tavus_would_refuse_under_the_file_field() -> None
 
 
 def test_validate_refuses_an_unknown_or_wrong_kind_of_file() -> None:
-    draft = FormDraft(replica_name="x", slack_file_id="F404", consent=True)
-    assert Field.SLACK_FILE in validate(draft, frozenset(), FILES)  # type: ignore[operator]
-    photo_as_video = FormDraft(replica_name="x", slack_file_id="F3", consent=True)
-    errors = validate(photo_as_video, frozenset(), FILES)
+    draft = FormDraft(replica_name="x", slack_file_id="F404", consent=True, intended_use="Demos")
+    assert Field.SLACK_FILE in validate(draft, frozenset(), FILES, requester_id="U1")  # type: ignore[operator]
+    photo_as_video = FormDraft(
+        replica_name="x", slack_file_id="F3", consent=True, intended_use="Demos"
+    )
+    errors = validate(photo_as_video, frozenset(), FILES, requester_id="U1")
     assert isinstance(errors, dict) and "is not a video" in errors[Field.SLACK_FILE]
 
 
 def test_a_link_still_works_when_files_were_offered() -> None:
-    draft = FormDraft(replica_name="x", train_video_url="https://m.example/a.mp4", consent=True)
-    request = validate(draft, frozenset(), FILES)
+    draft = FormDraft(
+        replica_name="x",
+        train_video_url="https://m.example/a.mp4",
+        consent=True,
+        intended_use="Demos",
+    )
+    request = validate(draft, frozenset(), FILES, requester_id="U1")
     assert not isinstance(request, dict) and request.slack_file_id is None
 
 

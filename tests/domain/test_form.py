@@ -7,8 +7,23 @@ from typing import Any
 
 import pytest
 
-from domain.consent import NAME_PLACEHOLDER, consent_sentence
-from domain.form import Field, FormDraft, draft_from_command_text, validate
+from domain.consent import (
+    ATTESTATION_ME_PHOTO,
+    ATTESTATION_ME_VIDEO,
+    ATTESTATION_OUTSIDE,
+    IMAGE_RIGHTS_STATEMENT,
+    NAME_PLACEHOLDER,
+    consent_sentence,
+)
+from domain.form import (
+    MAX_INTENDED_USE_LENGTH,
+    Field,
+    FormDraft,
+    Unavailable,
+    draft_from_command_text,
+    unavailable_reason,
+    validate,
+)
 from domain.request import (
     DEFAULT_MODEL,
     MAX_NAME_LENGTH,
@@ -17,7 +32,9 @@ from domain.request import (
     is_http_url,
     mode_for_url,
 )
+from domain.slack_files import SlackFile
 from domain.states import State
+from domain.subject import MAX_SUBJECT_NAME_LENGTH, Subject, SubjectKind
 
 VOICES = frozenset({"anna", "james", "julia"})
 VIDEO_URL = "https://media.example/jane-training.mp4"
@@ -25,8 +42,14 @@ CONSENT_URL = "https://media.example/jane-consent.mp4"
 IMAGE_URL = "https://media.example/jane.png"
 CALLBACK = "https://bot.example/tavus/callback/tok"
 
+REQUESTER = "U1"
+USE = "Sales demos"
 VALID_VIDEO = FormDraft(
-    replica_name="Jane Doe", mode=Mode.VIDEO, train_video_url=VIDEO_URL, consent=True
+    replica_name="Jane Doe",
+    mode=Mode.VIDEO,
+    train_video_url=VIDEO_URL,
+    consent=True,
+    intended_use=USE,
 )
 VALID_IMAGE = FormDraft(
     replica_name="Jane Doe",
@@ -34,17 +57,45 @@ VALID_IMAGE = FormDraft(
     train_image_url=IMAGE_URL,
     voice_name="anna",
     consent=True,
+    intended_use=USE,
 )
+MEMBER = replace(VALID_VIDEO, consent=False, subject_kind=SubjectKind.MEMBER, subject_user_id="U2")
+OUTSIDE = replace(
+    VALID_VIDEO,
+    consent=False,
+    subject_kind=SubjectKind.OUTSIDE,
+    subject_name="Alex Rivera",
+    outside_consent=True,
+)
+# What the form looked up: U2's real name; UBOT is a bot, UGONE deactivated.
+MEMBER_NAMES = {"U2": "Sam Lee"}
+UNAVAILABLE = {"UBOT": Unavailable.BOT.value, "UGONE": Unavailable.DEACTIVATED.value}
+
+
+def checked(
+    draft: FormDraft, voices: frozenset[str] = VOICES, files: tuple[SlackFile, ...] = ()
+) -> ReplicaRequest | dict[str, str]:
+    return validate(
+        draft,
+        voices,
+        files,
+        requester_id=REQUESTER,
+        requester_name="Jane Doe",
+        member_names=MEMBER_NAMES,
+        unavailable=UNAVAILABLE,
+    )
 
 
 def errors_for(draft: FormDraft, voices: frozenset[str] = VOICES) -> dict[str, str]:
-    result = validate(draft, voices)
+    result = checked(draft, voices)
     assert isinstance(result, dict), result
     return result
 
 
-def request_for(draft: FormDraft, voices: frozenset[str] = VOICES) -> ReplicaRequest:
-    result = validate(draft, voices)
+def request_for(
+    draft: FormDraft, voices: frozenset[str] = VOICES, files: tuple[SlackFile, ...] = ()
+) -> ReplicaRequest:
+    result = checked(draft, voices, files)
     assert isinstance(result, ReplicaRequest), result
     return result
 
@@ -269,7 +320,14 @@ def test_every_problem_is_reported_at_once() -> None:
 
     errors = errors_for(draft)
 
-    assert set(errors) == {"replica_name", "train_image_url", "voice_name", "model_name", "consent"}
+    assert set(errors) == {
+        "replica_name",
+        "intended_use",
+        "train_image_url",
+        "voice_name",
+        "model_name",
+        "consent",
+    }
     assert all(isinstance(message, str) and message for message in errors.values())
 
 
@@ -279,6 +337,7 @@ def test_error_keys_are_form_fields() -> None:
     assert set(errors) <= {field.value for field in Field}
     assert set(errors) == {
         "replica_name",
+        "intended_use",
         "train_video_url",
         "consent_video_url",
         "voice_name",
@@ -287,12 +346,9 @@ def test_error_keys_are_form_fields() -> None:
 
 
 def test_hidden_fields_of_the_other_mode_are_not_validated() -> None:
+    assert isinstance(checked(replace(VALID_VIDEO, train_image_url="not a url")), ReplicaRequest)
     assert isinstance(
-        validate(replace(VALID_VIDEO, train_image_url="not a url"), VOICES), ReplicaRequest
-    )
-    assert isinstance(
-        validate(replace(VALID_IMAGE, train_video_url="x", consent_video_url="y"), VOICES),
-        ReplicaRequest,
+        checked(replace(VALID_IMAGE, train_video_url="x", consent_video_url="y")), ReplicaRequest
     )
 
 
@@ -319,6 +375,10 @@ def test_valid_video_draft() -> None:
         train_image_url=None,
         voice_name=None,
         auto_fix_training_image=False,
+        subject=Subject(SubjectKind.ME, REQUESTER, "Jane Doe"),
+        intended_use=USE,
+        statement=None,  # the consent video holds it
+        attestation=ATTESTATION_ME_VIDEO,
     )
 
 
@@ -347,7 +407,198 @@ def test_valid_image_draft() -> None:
         train_image_url=IMAGE_URL,
         voice_name="julia",
         auto_fix_training_image=True,
+        subject=Subject(SubjectKind.ME, REQUESTER, "Jane Doe"),
+        intended_use=USE,
+        statement=IMAGE_RIGHTS_STATEMENT,
+        attestation=ATTESTATION_ME_PHOTO,
     )
+
+
+# -- validate: who is on camera, and what for --------------------------------------------------
+
+
+def test_me_names_the_requester_in_the_sentence_and_records_their_attestation() -> None:
+    request = request_for(VALID_VIDEO)
+
+    assert request.subject == Subject(SubjectKind.ME, REQUESTER, "Jane Doe")
+    assert request.statement == consent_sentence("Jane Doe")
+    assert request.attestation == ATTESTATION_ME_VIDEO
+    assert request.consent_reference is None
+    assert request.approvers(REQUESTER) == ()
+
+
+def test_me_without_a_known_name_records_the_placeholder_sentence() -> None:
+    result = validate(VALID_VIDEO, VOICES, requester_id=REQUESTER)
+
+    assert isinstance(result, ReplicaRequest)
+    assert result.subject == Subject(SubjectKind.ME, REQUESTER, None)
+    assert result.statement == consent_sentence(None)
+
+
+def test_a_member_on_camera_approves_instead_of_an_attestation() -> None:
+    request = request_for(MEMBER)
+
+    assert request.subject == Subject(SubjectKind.MEMBER, "U2", "Sam Lee")
+    assert request.statement == consent_sentence("Sam Lee")
+    assert request.attestation is None
+    assert request.approvers(REQUESTER) == ("U2",)
+
+
+def test_a_member_whose_name_is_unknown_is_still_a_subject() -> None:
+    request = request_for(replace(MEMBER, subject_user_id="U3"))
+
+    assert request.subject == Subject(SubjectKind.MEMBER, "U3", None)
+    assert request.statement == consent_sentence(None)
+
+
+def test_a_member_on_camera_in_a_photo_is_shown_the_image_rights_statement() -> None:
+    request = request_for(
+        replace(VALID_IMAGE, consent=False, subject_kind=SubjectKind.MEMBER, subject_user_id="U2")
+    )
+
+    assert request.statement == IMAGE_RIGHTS_STATEMENT
+    assert request.attestation is None
+
+
+def test_someone_outside_slack_is_attested_to_with_the_exact_text() -> None:
+    request = request_for(
+        replace(
+            OUTSIDE,
+            subject_name="  Alex Rivera ",
+            consent_reference=" https://docs.example/release.pdf ",
+            intended_use="  Sales demos  ",
+        )
+    )
+
+    assert request.subject == Subject(SubjectKind.OUTSIDE, None, "Alex Rivera")
+    assert request.statement == consent_sentence("Alex Rivera")
+    assert request.attestation == ATTESTATION_OUTSIDE
+    assert request.consent_reference == "https://docs.example/release.pdf"
+    assert request.intended_use == "Sales demos"
+    assert request.approvers(REQUESTER) == ()
+
+
+def test_the_reference_is_optional() -> None:
+    assert request_for(OUTSIDE).consent_reference is None
+
+
+def test_fields_of_other_subjects_are_ignored() -> None:
+    """What a kind not chosen holds (hidden in the form) neither counts nor is checked."""
+    me = request_for(
+        replace(
+            VALID_VIDEO,
+            subject_user_id="UBOT",
+            subject_name="x" * 500,
+            outside_consent=False,
+            consent_reference="not a link",
+        )
+    )
+    assert me.subject.kind is SubjectKind.ME and me.consent_reference is None
+    outside = request_for(replace(OUTSIDE, subject_user_id="U2", consent=False))
+    assert outside.subject.user_id is None
+
+
+def test_a_slack_file_brings_its_owner_and_permalink() -> None:
+    shared = SlackFile(
+        id="F1",
+        name="sam.mp4",
+        mimetype="video/mp4",
+        size=1000,
+        owner="U2",
+        permalink="https://acme.slack.com/files/U2/F1/sam.mp4",
+    )
+
+    request = request_for(
+        replace(VALID_VIDEO, train_video_url="", slack_file_id="F1"), files=(shared,)
+    )
+
+    assert request.slack_file_owner == "U2"
+    assert request.slack_file_permalink == "https://acme.slack.com/files/U2/F1/sam.mp4"
+    assert request.approvers(REQUESTER) == ("U2",)  # "me" on someone else's file
+    assert request.attestation == ATTESTATION_ME_VIDEO
+
+
+@pytest.mark.parametrize(
+    ("draft", "field", "phrase"),
+    [
+        (replace(MEMBER, subject_user_id=""), "subject_user", "choose the person"),
+        (replace(MEMBER, subject_user_id=REQUESTER), "subject_user", "that's you"),
+        (replace(MEMBER, subject_user_id="UBOT"), "subject_user", "bot"),
+        (replace(MEMBER, subject_user_id="UGONE"), "subject_user", "deactivated"),
+        (replace(OUTSIDE, subject_name="  "), "subject_name", "full name"),
+        (
+            replace(OUTSIDE, subject_name="n" * (MAX_SUBJECT_NAME_LENGTH + 1)),
+            "subject_name",
+            f"{MAX_SUBJECT_NAME_LENGTH} characters",
+        ),
+        (replace(OUTSIDE, outside_consent=False), "outside_consent", "written consent"),
+        (replace(OUTSIDE, consent_reference="release.pdf"), "consent_reference", "https://"),
+        (
+            replace(OUTSIDE, consent_reference="ftp://docs.example/r.pdf"),
+            "consent_reference",
+            "link",
+        ),
+        (replace(VALID_VIDEO, intended_use=" "), "intended_use", "used for"),
+        (
+            replace(VALID_VIDEO, intended_use="u" * (MAX_INTENDED_USE_LENGTH + 1)),
+            "intended_use",
+            f"{MAX_INTENDED_USE_LENGTH} characters",
+        ),
+        (replace(VALID_VIDEO, consent=False), "consent", "confirm consent"),
+    ],
+    ids=[
+        "no-member",
+        "member-is-requester",
+        "member-is-a-bot",
+        "member-deactivated",
+        "outside-no-name",
+        "outside-name-too-long",
+        "outside-unticked",
+        "reference-not-a-link",
+        "reference-not-http",
+        "no-intended-use",
+        "intended-use-too-long",
+        "me-unticked",
+    ],
+)
+def test_subject_and_use_errors_are_plain_words_under_their_field(
+    draft: FormDraft, field: str, phrase: str
+) -> None:
+    errors = errors_for(draft)
+
+    assert list(errors) == [field]
+    message = errors[field]
+    assert phrase in message.lower()
+    assert "_" not in message  # words, not field names or codes
+
+
+def test_the_requester_picking_themselves_is_told_to_choose_me() -> None:
+    errors = errors_for(replace(MEMBER, subject_user_id=REQUESTER))
+
+    assert errors == {"subject_user": "That's you: choose “Me” instead."}
+
+
+def test_intended_use_at_the_limit_is_fine() -> None:
+    use = "u" * MAX_INTENDED_USE_LENGTH
+    assert request_for(replace(VALID_VIDEO, intended_use=use)).intended_use == use
+
+
+def test_a_member_or_outsider_needs_no_tick_of_the_me_box() -> None:
+    assert request_for(MEMBER).attestation is None
+    assert request_for(OUTSIDE).attestation == ATTESTATION_OUTSIDE
+
+
+@pytest.mark.parametrize(
+    ("is_bot", "deleted", "reason"),
+    [
+        (False, False, None),
+        (True, False, Unavailable.BOT),
+        (False, True, Unavailable.DEACTIVATED),
+        (True, True, Unavailable.BOT),
+    ],
+)
+def test_unavailable_reason(is_bot: bool, deleted: bool, reason: Unavailable | None) -> None:
+    assert unavailable_reason(is_bot=is_bot, deleted=deleted) is reason
 
 
 # -- ReplicaRequest.tavus_body ------------------------------------------------------------------

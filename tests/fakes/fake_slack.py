@@ -122,6 +122,8 @@ class FakeSlack:
         self.not_member: set[str] = set()  # public channels the bot has not joined
         self.private: set[str] = set()  # channels the bot cannot see or join
         self.real_names: dict[str, str] = {}
+        self.bots: set[str] = set()  # users.info says is_bot
+        self.deactivated: set[str] = set()  # users.info says deleted
         self.user_groups: dict[str, list[str]] = {}  # S… id -> its members' user ids
         self.fail_next: dict[str, list[str]] = {}  # method -> errors for its next calls
         self.responses: list[dict[str, Any]] = []  # bodies POSTed to response_url
@@ -203,10 +205,12 @@ class FakeSlack:
         connect_stub: bool = False,
         size: int | None = None,
         external: bool = False,
+        user: str = "U1",
     ) -> dict[str, Any]:
         """Host a file; returns the file object a message event would carry (a Slack Connect
         stub if `connect_stub`). `size` overrides the size Slack reports. An `external` file is
-        one kept in Google Drive; its links stay on this server, so any download shows."""
+        one kept in Google Drive; its links stay on this server, so any download shows. `user`
+        shared it; its `permalink` is where Slack shows it."""
         self._file_count += 1
         file_id = f"F{self._file_count:08d}"
         hosted = HostedFile(info={}, content=content)
@@ -220,7 +224,7 @@ class FakeSlack:
             "mimetype": mimetype,
             "filetype": name.rpartition(".")[2].lower() if "." in name else "binary",
             "pretty_type": mimetype,
-            "user": "U1",
+            "user": user,
             "mode": "hosted",
             "is_external": external,
             **({"external_type": "gdrive"} if external else {}),
@@ -228,7 +232,7 @@ class FakeSlack:
             "size": hosted.length if size is None else size,
             "url_private": download.replace("/download/", "/", 1),
             "url_private_download": download,
-            "permalink": f"{self.url}/files/U1/{file_id}/{name}",
+            "permalink": f"{self.url}/files/{user}/{file_id}/{name}",
         }
         self.files[file_id] = hosted
         if connect_stub:
@@ -571,7 +575,13 @@ class FakeSlack:
         name = self.real_names.get(user, "")
         return {
             "ok": True,
-            "user": {"id": user, "real_name": name, "profile": {"real_name": name}},
+            "user": {
+                "id": user,
+                "real_name": name,
+                "profile": {"real_name": name},
+                "is_bot": user in self.bots,
+                "deleted": user in self.deactivated,
+            },
         }
 
     def _usergroups_users_list(self, params: dict[str, Any]) -> dict[str, Any]:

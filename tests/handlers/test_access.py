@@ -26,6 +26,7 @@ VIDEO = {
     "mode": "video",
     "train_video_url": "https://cdn.example.com/jane.mp4",
     "model_name": "phoenix-4",
+    "intended_use": "Sales demos",
     "consent": True,
 }
 DOORS = ["command", "upload_button", "shortcut"]
@@ -125,7 +126,11 @@ async def test_a_member_of_a_listed_user_group_gets_the_form_at_every_door(
 
     view_id, view = await opened_at(bot, door, user="U1")
 
-    response = await bot.submit(view_id, view, VIDEO if door == "command" else {"consent": True})
+    response = await bot.submit(
+        view_id,
+        view,
+        VIDEO if door == "command" else {"intended_use": "Sales demos", "consent": True},
+    )
     assert response.status_code == 200 and response.text == ""
     await bot.settle()
     assert len(bot.tavus.creates) == 1

@@ -25,6 +25,7 @@ VIDEO = {
     "mode": "video",
     "train_video_url": "https://cdn.example.com/jane.mp4",
     "model_name": "phoenix-4",
+    "intended_use": "Sales demos",
     "consent": True,
 }
 FILE_METHODS = ("files.getUploadURLExternal", "files.completeUploadExternal")

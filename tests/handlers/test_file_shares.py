@@ -75,7 +75,9 @@ async def test_the_whole_way_from_upload_to_result_in_the_uploads_thread(bot: Bo
     assert fields["slack_file"]["element"]["initial_option"]["value"] == file["id"]
     assert fields["replica_name"]["element"]["initial_value"] == "jane intro"
 
-    response = await bot.submit(view_id, view, {"slack_file": file["id"], "consent": True})
+    response = await bot.submit(
+        view_id, view, {"slack_file": file["id"], "intended_use": "Sales demos", "consent": True}
+    )
     assert response.status_code == 200 and response.text == ""
     await bot.settle()
 
@@ -180,7 +182,9 @@ async def test_an_oversized_file_is_refused_in_the_form_before_any_download(bot:
     await eventually(lambda: bot.slack.views)
     await bot.settle_views()
     view_id, view = bot.slack.latest_view()
-    response = await bot.submit(view_id, view, {"slack_file": file["id"], "consent": True})
+    response = await bot.submit(
+        view_id, view, {"slack_file": file["id"], "intended_use": "Sales demos", "consent": True}
+    )
     errors = response.json()["errors"]
     assert "up to 750 MB" in errors["slack_file"]
     assert bot.slack.download_requests == [] and bot.tavus.creates == []
@@ -198,7 +202,14 @@ async def test_the_shortcut_opens_the_form_and_lets_the_user_choose(bot: Bot) ->
     options = inputs(view)["slack_file"]["element"]["options"]
     assert [o["value"] for o in options] == [video["id"], other["id"]]
     response = await bot.submit(
-        view_id, view, {"slack_file": other["id"], "replica_name": "Take two", "consent": True}
+        view_id,
+        view,
+        {
+            "slack_file": other["id"],
+            "replica_name": "Take two",
+            "intended_use": "Sales demos",
+            "consent": True,
+        },
     )
     assert response.status_code == 200
     await bot.settle()
@@ -230,7 +241,11 @@ async def test_the_user_may_switch_to_a_link(bot: Bot) -> None:
     await bot.submit(
         view_id,
         view,
-        {"train_video_url": "https://cdn.example.com/other.mp4", "consent": True},
+        {
+            "train_video_url": "https://cdn.example.com/other.mp4",
+            "intended_use": "Sales demos",
+            "consent": True,
+        },
     )
     await bot.settle()
     assert bot.tavus.creates[0]["train_video_url"] == "https://cdn.example.com/other.mp4"
@@ -241,7 +256,9 @@ async def test_a_login_page_instead_of_the_file_reaches_the_requester(bot: Bot) 
     bot.slack.login_page_downloads = True
     file = bot.slack.add_file("jane.mp4", "video/mp4", VIDEO_BYTES)
     view_id, view = await open_from_prompt(bot, await prompted(bot, [file]))
-    await bot.submit(view_id, view, {"slack_file": file["id"], "consent": True})
+    await bot.submit(
+        view_id, view, {"slack_file": file["id"], "intended_use": "Sales demos", "consent": True}
+    )
     await bot.settle()
     assert bot.tavus.creates == []
     record = await bot.services.storage.run(store.get_request, 1)
@@ -278,7 +295,9 @@ async def test_the_dismiss_button_removes_the_prompt(bot: Bot) -> None:
 async def test_relayed_media_expire_after_training_and_48_hours(bot: Bot) -> None:
     file = bot.slack.add_file("jane.mp4", "video/mp4", VIDEO_BYTES)
     view_id, view = await open_from_prompt(bot, await prompted(bot, [file]))
-    await bot.submit(view_id, view, {"slack_file": file["id"], "consent": True})
+    await bot.submit(
+        view_id, view, {"slack_file": file["id"], "intended_use": "Sales demos", "consent": True}
+    )
     await bot.settle()
     path = urlsplit(bot.tavus.creates[0]["train_video_url"]).path
     later = datetime.now(UTC) + timedelta(hours=49)
@@ -296,7 +315,9 @@ async def test_relayed_media_expire_after_training_and_48_hours(bot: Bot) -> Non
 async def test_relayed_media_serve_ranges(bot: Bot, header: str) -> None:
     file = bot.slack.add_file("jane.mp4", "video/mp4", VIDEO_BYTES)
     view_id, view = await open_from_prompt(bot, await prompted(bot, [file]))
-    await bot.submit(view_id, view, {"slack_file": file["id"], "consent": True})
+    await bot.submit(
+        view_id, view, {"slack_file": file["id"], "intended_use": "Sales demos", "consent": True}
+    )
     await bot.settle()
     path = urlsplit(bot.tavus.creates[0]["train_video_url"]).path
     response = await bot.http.get(bot.url + path, headers={"Range": header})

@@ -29,6 +29,7 @@ OUT_OF_DATE = {"replica_name": "This form is out of date. Run /replica again."}
 VIDEO = {
     "replica_name": "Jane – sales",
     "train_video_url": "https://cdn.example.com/jane.mp4",
+    "intended_use": "Sales demos",
     "consent": True,
 }
 
@@ -139,6 +140,32 @@ async def test_re_renders_are_sent_without_a_hash_that_could_refuse_them(bot: Bo
     assert updates and all(not call.params.get("hash") for call in updates)
 
 
+async def test_a_member_s_slow_lookup_still_names_them_after_a_newer_click(bot: Bot) -> None:
+    bot.slack.real_names["U2"] = "Sam Lee"
+    view_id, view = await bot.open_form()
+    await bot.choose_subject(view_id, view, "member", {})
+    await eventually(lambda: "subject_user" in inputs(bot.slack.views[view_id]))
+    view = bot.slack.views[view_id]
+    lookup = bot.slack.hold("users.info", then_answer=True, only=lambda p: p.get("user") == "U2")
+
+    assert (await bot.pick_member(view_id, view, "U2", {})).status_code == 200
+    await eventually(lambda: lookup.waiting)
+    # Meanwhile the user switches to a photo; the form's state holds the pick.
+    photo = await switch(bot, view_id, view, "image", subject="member", subject_user="U2")
+    assert "Sam Lee" not in str(photo["blocks"])
+    lookup.release()
+
+    # The pick itself is older than the switch, but what was learnt for it is kept.
+    await eventually(lambda: "Sam Lee" in str(bot.slack.views[view_id]["blocks"]))
+    assert mode_of(bot.slack.views[view_id]) == "image"
+    video = await switch(
+        bot, view_id, bot.slack.views[view_id], "video", subject="member", subject_user="U2"
+    )
+    assert "I, Sam Lee, am currently speaking" in str(video["blocks"])
+    context = await stored_context(bot, video)
+    assert context is not None and context.member_names == {"U2": "Sam Lee"}
+
+
 # -- private_metadata stays small --------------------------------------------------------------
 
 
@@ -159,7 +186,14 @@ async def test_ten_files_with_long_cjk_names_open_switch_and_submit(bot: Bot) ->
     video = await switch(bot, view_id, photo, "video")
     chosen = files[6]
     response = await bot.submit(
-        view_id, video, {"slack_file": chosen["id"], "replica_name": "Jane", "consent": True}
+        view_id,
+        video,
+        {
+            "slack_file": chosen["id"],
+            "replica_name": "Jane",
+            "intended_use": "Sales demos",
+            "consent": True,
+        },
     )
     assert response.status_code == 200 and response.text == ""
     await bot.settle()

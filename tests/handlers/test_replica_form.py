@@ -10,7 +10,10 @@ from urllib.parse import quote
 
 import pytest
 
+from domain.consent import ATTESTATION_OUTSIDE, ConsentEventKind, consent_sentence
 from domain.states import State
+from domain.subject import SubjectKind
+from storage import consent
 from storage import replicas as store
 from tests.conftest import PUBLIC_URL, Bot, eventually
 
@@ -19,6 +22,7 @@ VIDEO = {
     "mode": "video",
     "train_video_url": "https://cdn.example.com/jane.mp4",
     "model_name": "phoenix-4",
+    "intended_use": "Sales demos",
     "consent": True,
 }
 IMAGE = {
@@ -28,6 +32,7 @@ IMAGE = {
     "voice_name": "anna",
     "auto_fix_training_image": True,
     "model_name": "phoenix-3",
+    "intended_use": "Sales demos",
     "consent": True,
 }
 
@@ -52,6 +57,8 @@ async def test_switching_mode_shows_only_that_modes_fields_and_keeps_input(bot: 
     assert input_ids(image_view) == [
         "replica_name",
         "mode",
+        "subject",
+        "intended_use",
         "train_image_url",
         "voice_name",
         "auto_fix_training_image",
@@ -328,3 +335,275 @@ async def test_a_request_belongs_to_the_workspace_that_installed_the_app(
     await bot.settle()
     record = await bot.services.storage.run(store.get_request, 1)
     assert (record.origin.team_id, record.origin.enterprise_id) == stored
+
+
+# -- who is on camera, and what for --------------------------------------------------------------
+
+
+async def rerender(bot: Bot, view_id: str, before: str) -> dict[str, Any]:
+    """The form once the bot has re-rendered it (its hash was `before`)."""
+    await eventually(lambda: bot.slack.views[view_id]["hash"] != before)
+    return bot.slack.views[view_id]
+
+
+async def as_member(bot: Bot, member: str = "U2", **typed: Any) -> tuple[str, dict[str, Any]]:
+    """Open the form, choose "Someone in this workspace" and pick `member`."""
+    view_id, view = await bot.open_form()
+    response = await bot.choose_subject(view_id, view, "member", typed)
+    assert response.status_code == 200
+    view = await rerender(bot, view_id, view["hash"])
+    response = await bot.pick_member(view_id, view, member, typed)
+    assert response.status_code == 200
+    await bot.settle_views()
+    await eventually(lambda: bot.slack.calls_to("users.info")[-1].params["user"] == member)
+    await eventually(lambda: "direct message" in str(bot.slack.views[view_id]["blocks"]))
+    return view_id, bot.slack.views[view_id]
+
+
+async def as_outside(bot: Bot, name: str = "Alex Rivera") -> tuple[str, dict[str, Any]]:
+    """Open the form, choose "Someone outside Slack", type `name` and press Enter."""
+    view_id, view = await bot.open_form()
+    await bot.choose_subject(view_id, view, "outside", {})
+    view = await rerender(bot, view_id, view["hash"])
+    await bot.enter_subject_name(view_id, view, name, {"subject": "outside"})
+    return view_id, await rerender(bot, view_id, view["hash"])
+
+
+def sentence_in(view: dict[str, Any]) -> str:
+    [block] = [b for b in view["blocks"] if b.get("block_id") == "consent_sentence"]
+    return str(block["text"]["text"])
+
+
+async def test_picking_a_member_names_them_in_the_sentence(bot: Bot) -> None:
+    bot.slack.real_names["U2"] = "Sam Lee"
+
+    _, view = await as_member(bot, replica_name="Sam")
+
+    assert "I, Sam Lee, am currently speaking" in sentence_in(view)
+    by_id = {b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"}
+    assert by_id["subject_user"]["initial_user"] == "U2"
+    assert by_id["replica_name"]["initial_value"] == "Sam"  # typed before the pick: kept
+    assert "consent" not in by_id  # the member approves for themselves
+    # Switching to a photo keeps the member, and shows the image-rights statement instead.
+    photo = await switch(bot, "image", {"subject": "member", "subject_user": "U2"})
+    by_id = {b["block_id"]: b["element"] for b in photo["blocks"] if b["type"] == "input"}
+    assert by_id["subject"]["initial_option"]["value"] == "member"
+    assert by_id["subject_user"]["initial_user"] == "U2"
+    assert "image_rights" in [b.get("block_id") for b in photo["blocks"]]
+
+
+async def test_an_outside_name_is_put_in_the_sentence_when_enter_is_pressed(bot: Bot) -> None:
+    _, view = await as_outside(bot, "Alex Rivera")
+
+    assert "I, Alex Rivera, am currently speaking" in sentence_in(view)
+    assert "outside_consent" in input_ids(view) and "consent" not in input_ids(view)
+
+
+async def test_a_second_form_opens_with_the_name_already_in_it(bot: Bot) -> None:
+    await bot.open_form()
+    first = bot.slack.calls_to("views.open")[0].params["view"]
+    assert "[your full name]" in str(first["blocks"])  # nobody knew the name yet
+    lookup = bot.slack.hold("users.info", then_answer=True)  # Slack slow this time
+
+    assert (await bot.command()).status_code == 200
+    await eventually(lambda: len(bot.slack.calls_to("views.open")) == 2)
+
+    second = bot.slack.calls_to("views.open")[1].params["view"]
+    assert "I, Jane Doe, am currently speaking" in str(second["blocks"])
+    lookup.release()
+    await bot.settle()
+
+
+async def test_a_member_on_camera_is_asked_by_dm_and_nothing_goes_to_tavus(bot: Bot) -> None:
+    bot.slack.real_names["U2"] = "Sam Lee"
+    view_id, view = await as_member(bot)
+
+    response = await bot.submit(
+        view_id, view, {**VIDEO, "subject": "member", "subject_user": "U2", "consent": None}
+    )
+
+    assert response.status_code == 200 and response.text == ""
+    await bot.settle()
+    assert bot.tavus.creates == []
+    dms = [c.params for c in bot.slack.calls_to("chat.postMessage") if c.params["channel"] == "U2"]
+    assert len(dms) == 1, "the member on camera was not asked to approve"
+    action_ids = {
+        element.get("action_id")
+        for block in dms[0].get("blocks") or []
+        for element in block.get("elements") or []
+    }
+    assert {"consent_approve", "consent_decline"} <= action_ids
+    record = await bot.services.storage.run(store.get_request, 1)
+    assert record.state is State.AWAITING_CONSENT
+    request = record.request
+    assert (request.subject.kind, request.subject.user_id, request.subject.name) == (
+        SubjectKind.MEMBER,
+        "U2",
+        "Sam Lee",
+    )
+    assert request.statement == consent_sentence("Sam Lee") and request.attestation is None
+    assert request.intended_use == "Sales demos"
+
+
+async def test_a_member_picked_just_before_submitting_is_looked_up_then(bot: Bot) -> None:
+    """The pick's own lookup has not landed (or failed): the submission asks Slack itself."""
+    bot.slack.real_names["U3"] = "Ana Diaz"
+    view_id, view = await bot.open_form()
+    await bot.choose_subject(view_id, view, "member", {})
+    view = await rerender(bot, view_id, view["hash"])
+
+    response = await bot.submit(view_id, view, {**VIDEO, "subject": "member", "subject_user": "U3"})
+
+    assert response.status_code == 200 and response.text == ""
+    await bot.settle()
+    record = await bot.services.storage.run(store.get_request, 1)
+    assert record.request.subject.name == "Ana Diaz"
+    assert record.request.statement == consent_sentence("Ana Diaz")
+
+
+async def test_someone_outside_slack_goes_to_tavus_with_the_attestation_recorded(
+    bot: Bot,
+) -> None:
+    view_id, view = await as_outside(bot)
+    reference = "https://docs.example/alex-release.pdf"
+
+    response = await bot.submit(
+        view_id,
+        view,
+        {
+            **VIDEO,
+            "subject": "outside",
+            "subject_name": "Alex Rivera",
+            "outside_consent": True,
+            "consent_reference": reference,
+        },
+    )
+
+    assert response.status_code == 200 and response.text == ""
+    await bot.settle()
+    assert len(bot.tavus.creates) == 1
+    [submitted] = [
+        e
+        for e in await bot.services.storage.run(consent.events_for, 1)
+        if e.kind is ConsentEventKind.SUBMITTED
+    ]
+    assert submitted.details["how"]["text"] == ATTESTATION_OUTSIDE
+    assert submitted.details["how"]["reference"] == reference
+    assert submitted.details["subject"] == {
+        "kind": "outside",
+        "user_id": None,
+        "name": "Alex Rivera",
+    }
+    assert submitted.details["statement"]["text"] == consent_sentence("Alex Rivera")
+    assert submitted.details["intended_use"] == "Sales demos"
+
+
+async def test_someone_else_s_file_says_they_approve_too_and_they_are_asked(bot: Bot) -> None:
+    file = bot.slack.add_file("sam.mp4", "video/mp4", b"\x00" * 64, user="U2")
+    message = {"type": "message", "user": "U2", "ts": "1700000100.000200", "files": [file]}
+    assert (await bot.shortcut(message)).status_code == 200
+    await eventually(lambda: bot.slack.views)
+    await bot.settle_views()
+    view_id, view = bot.slack.latest_view()
+    assert "<@U2> shared this file, so they'll be asked to approve it too." in str(view["blocks"])
+
+    response = await bot.submit(
+        view_id, view, {"slack_file": file["id"], "intended_use": "Demos", "consent": True}
+    )
+
+    assert response.status_code == 200 and response.text == ""
+    await bot.settle()
+    assert bot.tavus.creates == []
+    assert [c.params["channel"] for c in bot.slack.calls_to("chat.postMessage")].count("U2") == 1
+    record = await bot.services.storage.run(store.get_request, 1)
+    assert record.request.slack_file_owner == "U2"
+    assert record.request.slack_file_permalink == file["permalink"]
+
+
+@pytest.mark.parametrize(
+    ("member", "phrase"),
+    [("U1", "that's you"), ("UBOT", "bot"), ("UGONE", "deactivated")],
+)
+async def test_a_member_who_cannot_be_asked_is_refused(bot: Bot, member: str, phrase: str) -> None:
+    bot.slack.bots.add("UBOT")
+    bot.slack.deactivated.add("UGONE")
+    view_id, view = await bot.open_form()
+    await bot.choose_subject(view_id, view, "member", {})
+    view = await rerender(bot, view_id, view["hash"])
+    await bot.pick_member(view_id, view, member, {})
+    await eventually(lambda: bot.slack.calls_to("users.info")[-1].params["user"] == member)
+    await bot.settle()
+    view = bot.slack.views[view_id]
+
+    response = await bot.submit(
+        view_id, view, {**VIDEO, "subject": "member", "subject_user": member}
+    )
+
+    answer = response.json()
+    assert answer["response_action"] == "errors"
+    assert list(answer["errors"]) == ["subject_user"]
+    assert phrase in answer["errors"]["subject_user"].lower()
+    await bot.settle()
+    assert bot.tavus.creates == [] and bot.slack.messages == []
+
+
+@pytest.mark.parametrize(
+    ("inputs", "field", "phrase"),
+    [
+        ({"subject_name": None}, "subject_name", "full name"),
+        ({"outside_consent": False}, "outside_consent", "written consent"),
+        ({"consent_reference": "release.pdf"}, "consent_reference", "link"),
+        ({"intended_use": None}, "intended_use", "used for"),
+    ],
+)
+async def test_an_outside_subject_missing_something_is_refused(
+    bot: Bot, inputs: dict[str, Any], field: str, phrase: str
+) -> None:
+    view_id, view = await as_outside(bot)
+    complete = {
+        **VIDEO,
+        "subject": "outside",
+        "subject_name": "Alex Rivera",
+        "outside_consent": True,
+    }
+
+    response = await bot.submit(view_id, view, {**complete, **inputs})
+
+    answer = response.json()
+    assert answer["response_action"] == "errors"
+    assert list(answer["errors"]) == [field]
+    assert phrase in answer["errors"][field].lower()
+    await bot.settle()
+    assert bot.tavus.creates == []
+
+
+async def test_an_error_for_a_field_the_form_does_not_show_goes_under_the_subject(
+    bot: Bot,
+) -> None:
+    """Submitted before the re-render for "someone outside Slack" landed: Slack refuses an
+    answer naming a block the view lacks, so the error goes under the question."""
+    view_id, view = await bot.open_form()
+
+    response = await bot.submit(view_id, view, {**VIDEO, "subject": "outside"})
+
+    answer = response.json()
+    assert answer["response_action"] == "errors"
+    assert list(answer["errors"]) == ["subject"]
+    assert "full name" in answer["errors"]["subject"]
+    assert "written consent" in answer["errors"]["subject"]
+
+
+async def test_a_form_from_before_the_subject_question_is_out_of_date(bot: Bot) -> None:
+    view_id, view = await bot.open_form()
+    asked = ("subject", "subject_user", "subject_name", "intended_use")
+    old = {**view, "blocks": [b for b in view["blocks"] if b.get("block_id") not in asked]}
+    typed = {key: value for key, value in VIDEO.items() if key != "intended_use"}
+
+    response = await bot.submit(view_id, old, typed)
+
+    assert response.json() == {
+        "response_action": "errors",
+        "errors": {"replica_name": "This form is out of date. Run /replica again."},
+    }
+    await bot.settle()
+    assert bot.tavus.creates == []

@@ -31,6 +31,8 @@ async def test_opens_the_form_then_fills_in_the_requesters_name(bot: Bot) -> Non
     assert block_ids == [
         "replica_name",
         "mode",
+        "subject",
+        "intended_use",
         "train_video_url",
         "consent_video_url",
         "voice_name",
@@ -92,3 +94,11 @@ async def test_unparseable_payload_is_400(bot: Bot) -> None:
     response = await bot.slack_request("payload=not-json", "application/x-www-form-urlencoded")
     assert response.status_code == 400
     assert bot.slack.views == {}
+
+
+async def test_help_explains_who_is_on_camera(bot: Bot) -> None:
+    answer = (await bot.command("help")).json()
+
+    shown = str(answer["blocks"])
+    assert "who is on camera" in shown and "what the replica is for" in shown
+    assert "approve" in shown and "written consent" in shown

@@ -34,7 +34,9 @@ async def submit_shared_video(bot: Bot, **slack_says: str) -> None:
     file = bot.slack.add_file("jane.mp4", "video/mp4", VIDEO_BYTES)
     bot.slack.files[file["id"]].info.update(slack_says)
     view_id, view = await open_from_prompt(bot, await prompted(bot, [file]))
-    await bot.submit(view_id, view, {"slack_file": file["id"], "consent": True})
+    await bot.submit(
+        view_id, view, {"slack_file": file["id"], "intended_use": "Sales demos", "consent": True}
+    )
     await bot.settle()
 
 

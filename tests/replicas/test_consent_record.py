@@ -9,8 +9,9 @@ import asyncio
 import hashlib
 
 from domain.consent import (
-    ATTESTATION_PHOTO,
-    ATTESTATION_VIDEO,
+    ATTESTATION_ME_PHOTO,
+    ATTESTATION_ME_VIDEO,
+    IMAGE_RIGHTS_STATEMENT,
     NAME_PLACEHOLDER,
     STATEMENT_VERSION,
     ConsentEvent,
@@ -74,9 +75,10 @@ async def test_a_request_s_whole_record_from_form_to_result_survives_a_restart(
     assert form.actor_id == "U1"
     assert form.details == {
         "requester_id": "U1",
-        "subject": {"kind": "me", "user_id": "U1"},
-        "intended_use": None,
-        "how": {"method": "attestation", "text": ATTESTATION_VIDEO, "by": "U1"},
+        "subject": {"kind": "me", "user_id": "U1", "name": "Jane Doe"},
+        "intended_use": VIDEO["intended_use"],
+        # The box U1 ticked, word for word, when they submitted.
+        "how": {"method": "attestation", "text": ATTESTATION_ME_VIDEO, "by": "U1", "at": form.at},
         # The sentence the form showed, with the name Slack gave for U1.
         "statement": {"text": consent_sentence("Jane Doe"), "version": STATEMENT_VERSION},
         "media": {"url": VIDEO["train_video_url"]},
@@ -121,17 +123,23 @@ async def test_a_name_slack_would_not_give_is_recorded_as_the_placeholder_shown(
     await bot.settle()
     [form] = of_kind(await record_of(bot), Kind.SUBMITTED)
     assert form.details["statement"]["text"] == consent_sentence(None)
+    assert form.details["subject"] == {"kind": "me", "user_id": "U1", "name": None}
 
 
-async def test_a_photo_relies_on_the_attestation_alone(bot: Bot) -> None:
+async def test_a_photo_records_the_image_rights_statement_and_the_photo_attestation(
+    bot: Bot,
+) -> None:
     await bot.open_form()
     image_view = await switch(bot, "image", {"mode": "video"})
     view_id, _ = bot.slack.latest_view()
     await bot.submit(view_id, image_view, IMAGE)
     await bot.settle()
     [form] = of_kind(await record_of(bot), Kind.SUBMITTED)
-    assert form.details["how"]["text"] == ATTESTATION_PHOTO
-    assert form.details["statement"] == {"text": None, "version": STATEMENT_VERSION}
+    assert form.details["how"]["text"] == ATTESTATION_ME_PHOTO
+    assert form.details["statement"] == {
+        "text": IMAGE_RIGHTS_STATEMENT,
+        "version": STATEMENT_VERSION,
+    }
     assert form.details["media"] == {"url": IMAGE["train_image_url"]}
 
 
@@ -158,7 +166,12 @@ async def test_a_shared_file_s_record_holds_the_sha256_of_the_bytes_relayed(bot:
     [form] = of_kind(events, Kind.SUBMITTED)
     [relayed] = of_kind(events, Kind.MEDIA_RELAYED)
     file_id = form.details["media"]["slack_file_id"]
-    assert form.details["media"] == {"slack_file_id": file_id, "file_name": "jane.mp4"}
+    assert form.details["media"] == {
+        "slack_file_id": file_id,
+        "file_name": "jane.mp4",
+        "file_owner": "U1",  # the requester's own upload: nobody else approves
+    }
+    assert form.details["how"]["method"] == "attestation"
     assert relayed.details == {
         "slack_file_id": file_id,
         "file_name": "jane.mp4",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from domain.states import State
-from replicas.callbacks import parse_callback
 from domain.training import TrainingResult
+from replicas.callbacks import parse_callback
 from storage import replicas as store
 from tests.conftest import Bot, BotFactory, eventually
 from tests.handlers.test_replica_form import VIDEO

@@ -5,8 +5,8 @@ of the change it records, and read back in order."""
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,8 +24,8 @@ from domain.consent import (
 )
 from domain.request import Mode, ReplicaRequest, SlackOrigin
 from domain.states import State
-from domain.training import TrainingResult
 from domain.subject import Subject, SubjectKind
+from domain.training import TrainingResult
 from storage import consent
 from storage import replicas as store
 from storage.database import open_database
