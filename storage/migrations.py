@@ -313,3 +313,10 @@ def create_home_views(db: sqlite_utils.Database) -> None:
         {"user_id": str, "is_admin": int, "everyone_offset": int, "opened_at": str},
         pk="user_id",
     )
+
+
+@migrations()
+def create_prompt_opt_outs(db: sqlite_utils.Database) -> None:
+    """People who asked not to be offered a replica after each upload ("Don't ask me again";
+    `/replica prompts on` removes them)."""
+    db.table("upload_prompt_opt_outs").create({"user_id": str, "since": str}, pk="user_id")

@@ -69,3 +69,28 @@ def find_upload(db: sqlite_utils.Database, key: str) -> Upload | None:
         user_id=row["user_id"],
         files=[f for f in found if f is not None],
     )
+
+
+# -- who does not want the prompt ----------------------------------------------------------------
+
+OPT_OUTS = "upload_prompt_opt_outs"
+
+
+def set_prompts(db: sqlite_utils.Database, user_id: str, *, wanted: bool) -> bool:
+    """Whether `user_id` is offered a replica after their uploads. True if that changed."""
+    with db.atomic():
+        before = prompts_wanted(db, user_id)
+        if wanted:
+            db.execute(f"DELETE FROM {OPT_OUTS} WHERE user_id = ?", [user_id])
+        else:
+            db.execute(
+                f"INSERT OR IGNORE INTO {OPT_OUTS} (user_id, since) VALUES (?, ?)",
+                [user_id, utc_now()],
+            )
+    return before != wanted
+
+
+def prompts_wanted(db: sqlite_utils.Database, user_id: str) -> bool:
+    """False once `user_id` chose "Don't ask me again" (until `/replica prompts on`)."""
+    row = db.execute(f"SELECT 1 FROM {OPT_OUTS} WHERE user_id = ?", [user_id]).fetchone()
+    return row is None

@@ -31,3 +31,15 @@ def test_found_by_its_key(db: sqlite_utils.Database) -> None:
 def test_unknown_keys_find_nothing(db: sqlite_utils.Database, key: str) -> None:
     uploads.record_upload(db, UPLOAD)
     assert uploads.find_upload(db, key) is None
+
+
+def test_prompts_are_wanted_until_declined_and_can_be_wanted_again(
+    db: sqlite_utils.Database,
+) -> None:
+    assert uploads.prompts_wanted(db, "U1")
+    assert uploads.set_prompts(db, "U1", wanted=False)
+    assert not uploads.set_prompts(db, "U1", wanted=False)  # already off: no change
+    assert not uploads.prompts_wanted(db, "U1") and uploads.prompts_wanted(db, "U2")
+    assert uploads.set_prompts(db, "U1", wanted=True)
+    assert uploads.prompts_wanted(db, "U1")
+    assert not uploads.set_prompts(db, "U1", wanted=True)
