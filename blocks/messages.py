@@ -246,6 +246,7 @@ class ReplyKind(StrEnum):
     UNCERTAIN = "uncertain"  # the create may have started a training: asking Tavus
     ADOPTED = "adopted"  # it had: the replica it made
     PREVIEW = "preview"  # a two-stage model's watermarked preview is usable; tuning goes on
+    DELETED = "deleted"  # the replica was deleted at Tavus (after its outcome was told)
 
 
 # Each kind's renderer. A kind once written to the outbox must keep one: rows of it may be
@@ -255,6 +256,7 @@ REPLIES: Mapping[str, Callable[[ReplicaRecord], Message]] = {
     ReplyKind.UNCERTAIN: outcome_reply,  # outcome_reply tells an UNCERTAIN state as such
     ReplyKind.ADOPTED: adopted_reply,
     ReplyKind.PREVIEW: preview_reply,
+    ReplyKind.DELETED: outcome_reply,  # outcome_reply tells a DELETED state as such
 }
 
 

@@ -19,8 +19,9 @@ RETRY = "replica_retry"  # the form again, prefilled with everything the request
 
 BAR_CELLS = 10
 URL_LIMIT = 2000
-# States whose replica exists at Tavus and can be renamed or deleted.
-MANAGEABLE = frozenset({State.TRAINING, State.PREVIEW_READY, State.SUCCEEDED, State.FAILED})
+# States whose replica is done (usable) and can be renamed or deleted from its buttons. Not a
+# failed one: deleting it soon after the error can spoil Tavus's refund of the credit.
+MANAGEABLE = frozenset({State.PREVIEW_READY, State.SUCCEEDED})
 RETRYABLE = frozenset({State.FAILED, State.NOT_CREATED})
 
 

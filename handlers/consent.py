@@ -1,6 +1,7 @@
-"""Consent's doors: the DM's Approve, Decline and "Revoke consent and delete" buttons, the
-admins' Delete buttons, and `user_change` (a deactivated account). Thin: each asks the
-workflow's consent flow (replicas/consent.py) and shows the clicker what became of it."""
+"""Consent's doors: the DM's Approve, Decline and "Revoke consent and delete" buttons, and
+`user_change` (a deactivated account; the Delete buttons of the admins' notice are
+handlers/manage.py's). Thin: each asks the workflow's consent flow (replicas/consent.py) and
+shows the clicker what became of it."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from blocks.consent import (
     nothing_to_answer,
 )
 from blocks.messages import was_revoked
-from blocks.replica_actions import DELETE
 from domain.consent import ConsentEventKind
 from domain.record import ReplicaRecord
 from domain.states import State
@@ -31,8 +31,8 @@ logger = logging.getLogger(__name__)
 NOT_FOUND = "I can't find that replica request any more. Ask the person who made it."
 NOT_YOURS_TO_ANSWER = "Only the people asked can answer this: {people}. Nothing was changed."
 NOT_YOURS_TO_DELETE = (
-    "Only the person on camera, whoever shared the footage, and the bot's admins can delete "
-    "this replica. Nothing was changed."
+    "Only the person who asked for this replica, the person on camera, whoever shared the "
+    "footage and the bot's admins can delete it. Nothing was changed."
 )
 
 
@@ -106,7 +106,7 @@ def register(surface: Surface) -> None:
         await ack()
         await answer(body, respond, approve=False)
 
-    async def withdraw(body: dict[str, Any], respond: AsyncRespond, *, in_place: bool) -> None:
+    async def withdraw(body: dict[str, Any], respond: AsyncRespond) -> None:
         user_id = str(body["user"]["id"])
         request_id = _request_id(body)
         try:
@@ -127,19 +127,12 @@ def register(surface: Surface) -> None:
         else:
             revoked = outcome.answer is Answer.WITHDRAWN or was_revoked(record)
             message = deletion_underway(record, revoked=revoked)
-        # The DM's own message is replaced; a notice listing several replicas stays, and the
-        # admin gets the answer beside it.
-        await respond(replace_original=in_place, **message.as_kwargs())
+        await respond(replace_original=True, **message.as_kwargs())
 
     @app.action(REVOKE)
     async def on_revoke(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        await withdraw(body, respond, in_place=True)
-
-    @app.action(DELETE)
-    async def on_delete(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        await withdraw(body, respond, in_place=False)
+        await withdraw(body, respond)
 
     @app.event("user_change")
     async def on_user_change(event: dict[str, Any]) -> None:

@@ -167,20 +167,23 @@ class ConsentFlow:
 
     # -- deleting ----------------------------------------------------------------------------
 
-    def may_withdraw(self, record: ReplicaRecord, user_id: str) -> bool:
-        """The person on camera, whoever shared the footage, and admins may withdraw consent
-        (or delete) a request's replica."""
+    def may_manage(self, record: ReplicaRecord, user_id: str) -> bool:
+        """The requester, the person on camera and admins may rename, delete or retry."""
         return (
-            user_id == record.request.subject.user_id
-            or user_id in record.approvers
+            user_id in (record.origin.requester_id, record.request.subject.user_id)
             or user_id in self._settings.replica_admins
         )
 
-    async def withdraw(self, request_id: int, user_id: str) -> Outcome:
+    def may_withdraw(self, record: ReplicaRecord, user_id: str) -> bool:
+        """Those who may manage it, and whoever shared the footage, may withdraw consent to
+        (or delete) a request's replica."""
+        return self.may_manage(record, user_id) or user_id in record.approvers
+
+    async def withdraw(self, request_id: int, user_id: str, *, hard: bool = True) -> Outcome:
         """Consent withdrawn, or a deletion asked for, by `user_id`: before the create went
         out, the request ends with nothing created; after, its replica is deleted at Tavus
-        (hard: the training footage too), now if its id is known, else once it is. Recorded
-        as REVOKED when the person on camera (or owning the footage) asks, else
+        (`hard`: the training footage too), now if its id is known, else once it is.
+        Recorded as REVOKED when the person on camera (or owning the footage) asks, else
         DELETE_REQUESTED."""
 
         def ask(db: sqlite_utils.Database) -> Outcome:
@@ -195,7 +198,7 @@ class ConsentFlow:
                 store.append_consent(db, event)
                 outbox.announce(db, request_id, ReplyKind.OUTCOME)
                 return Outcome(Answer.WITHDRAWN, store.get_request(db, request_id))
-            if store.ask_deletion(db, request_id, user_id):
+            if store.ask_deletion(db, request_id, user_id, hard=hard):
                 store.append_consent(db, event)
                 outbox.enqueue_status(db, request_id)
             return Outcome(Answer.DELETING, store.get_request(db, request_id))
@@ -217,14 +220,15 @@ class ConsentFlow:
         Raises TavusError if Tavus could not do it (the deletion stays pending)."""
         if record.replica_id is None or record.delete_requested_by is None:
             return
-        found = await self._tavus.delete_replica(record.replica_id, hard=True)
+        hard = record.delete_hard
+        found = await self._tavus.delete_replica(record.replica_id, hard=hard)
         if not found:
             logger.info("Request %s: Tavus no longer had %s", record.id, record.replica_id)
         by = record.delete_requested_by
 
         def gone(db: sqlite_utils.Database) -> None:
-            if store.mark_deleted(db, record.id, by=by, hard=True):
-                outbox.announce(db, record.id, ReplyKind.OUTCOME)
+            if store.mark_deleted(db, record.id, by=by, hard=hard):
+                outbox.announce(db, record.id, ReplyKind.DELETED)
 
         await self._commit(gone)
         logger.info("Request %s: replica %s deleted at Tavus", record.id, record.replica_id)

@@ -40,6 +40,7 @@ from replicas.access import MonthlyCap, MonthlyLimitReached
 from replicas.ambiguous import match_creates
 from replicas.callbacks import CallbackVerdict, hash_token, parse_callback
 from replicas.consent import ConsentFlow
+from replicas.manage import ReplicaManager
 from replicas.outbox import OutboxWorker
 from replicas.supervisor import Supervisor
 from settings import Settings
@@ -96,6 +97,9 @@ class ReplicaWorkflow:
             supervisor=supervisor,
             commit=self._commit,
             resume=self._resume,
+        )
+        self.manage = ReplicaManager(
+            storage=storage, tavus=tavus, consent=self.consent, commit=self._commit
         )
 
     async def _commit(self, change: Callable[[sqlite_utils.Database], T]) -> T:

@@ -22,6 +22,7 @@ from domain.subject import Subject, SubjectKind
 from storage import consent
 from storage import replicas as store
 from tests.conftest import Bot, BotFactory, eventually
+from tests.handlers.test_manage import open_dialog
 from tests.fakes.fake_slack import Posted
 
 Kind = ConsentEventKind
@@ -336,7 +337,7 @@ async def test_only_the_subject_or_an_admin_can_revoke(make_bot: BotFactory) -> 
     request_id = await approved_and_trained(bot)
 
     refused = await click(bot, REVOKE, request_id, "U3")
-    assert "Only the person on camera" in refused["text"]
+    assert refused["text"].startswith("Only the person who asked for this replica")
     assert bot.tavus.deletes == []
 
     await click(bot, REVOKE, request_id, "UADMIN")
@@ -373,11 +374,14 @@ async def test_admins_are_told_of_a_departed_persons_replicas(make_bot: BotFacto
     await bot.settle()
     assert len(dms_to(bot, "UADMIN")) == 1
 
-    refused = await click(bot, DELETE, request_id, "U1")  # the requester is no admin
-    assert "Only the person on camera" in refused["text"]
-    answer = await click(bot, DELETE, request_id, "UADMIN")
-    assert answer["replace_original"] is False  # the notice's other buttons stay
+    refused = await click(bot, DELETE, request_id, "U9")  # neither admin nor concerned
+    assert refused["text"].startswith("Only the person who asked for this replica")
+    view_id, dialog = await open_dialog(bot, DELETE, request_id, "UADMIN")
+    assert dialog["callback_id"] == "replica_delete_modal"
+    response = await bot.submit(view_id, dialog, {"delete_footage": True}, user="UADMIN")
+    assert response.status_code == 200 and response.text == ""
     await eventually(lambda: bot.tavus.deletes == [("r0001", True)])
+    await eventually(lambda: any("as <@UADMIN> asked" in t for t in thread_replies(bot)))
 
 
 async def test_nobody_to_tell_without_admins_and_nothing_for_strangers(bot: Bot) -> None:

@@ -1,0 +1,222 @@
+"""Managing a replica from its buttons (status message, App Home, `/replica list`, the admins'
+notice): Rename, Delete (with or without the training footage) and Try again. Thin: who may
+and what happens are the workflow's (replicas/manage.py, replicas/consent.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from blocks.manage import (
+    DELETE_MODAL,
+    FOOTAGE,
+    NEW_NAME,
+    NOT_ALLOWED,
+    RENAME_MODAL,
+    delete_modal,
+    message_modal,
+    rename_modal,
+)
+from blocks.replica_actions import DELETE, RENAME, RETRY
+from blocks.replica_modal import ModalContext
+from domain.record import ReplicaRecord
+from domain.retry import draft_from_request
+from domain.states import State
+from handlers.commands import FORM_NOT_OPENED
+from handlers.replica_modal import open_replica_form
+from handlers.surface import Surface
+from replicas.consent import Answer
+from replicas.manage import Renamed
+from slack_access.errors import SLACK_ERRORS
+from tavus.errors import TavusError
+
+logger = logging.getLogger(__name__)
+
+NOT_FOUND = "I can't find that replica any more."
+GONE = "This replica was deleted, or never created, so there is nothing to {what}."
+RENAME_SECONDS = 2.5  # within the 3 s Slack waits for the dialog's answer
+RENAME_SLOW = "Tavus is taking a while to answer. Try again in a moment."
+RENAME_FAILED = (
+    "Tavus could not rename it just now, so nothing changed. Try again in a moment; if it "
+    "keeps failing, ask whoever runs the bot."
+)
+BAD_NAME = "Give it a name of 1 to 100 characters."
+
+
+def _request_id(value: Any) -> int | None:
+    text = str(value or "")
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def _clicked(body: dict[str, Any]) -> int | None:
+    return _request_id((body.get("actions") or [{}])[0].get("value"))
+
+
+async def _tell(
+    body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, text: str
+) -> None:
+    """Answer a click only the clicker sees: beside the message clicked on, or (App Home has
+    no channel) in a small dialog."""
+    try:
+        if body.get("response_url"):
+            await respond(response_type="ephemeral", replace_original=False, text=text)
+        else:
+            await client.views_open(
+                trigger_id=body["trigger_id"], view=message_modal("Replica", text)
+            )
+    except SLACK_ERRORS:
+        logger.warning("Could not tell %s: %s", body.get("user", {}).get("id"), text, exc_info=True)
+
+
+def register(surface: Surface) -> None:
+    app, workflow, sessions, access = (
+        surface.bolt,
+        surface.workflow,
+        surface.sessions,
+        surface.access,
+    )
+    manager, consent = workflow.manage, workflow.consent
+    can_relay = surface.settings.public_url is not None
+
+    async def clicked_record(
+        body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> ReplicaRecord | None:
+        request_id = _clicked(body)
+        try:
+            if request_id is not None:
+                return await manager.record(request_id)
+        except LookupError:
+            pass
+        await _tell(body, client, respond, NOT_FOUND)
+        return None
+
+    # -- rename ------------------------------------------------------------------------------
+
+    @app.action(RENAME)
+    async def on_rename(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
+        await ack()
+        record = await clicked_record(body, client, respond)
+        if record is None:
+            return
+        user_id = body["user"]["id"]
+        if not manager.may_manage(record, user_id):
+            await _tell(body, client, respond, NOT_ALLOWED.format(what="rename"))
+        elif record.replica_id is None or record.state in (State.DELETED, State.NOT_CREATED):
+            await _tell(body, client, respond, GONE.format(what="rename"))
+        else:
+            await client.views_open(trigger_id=body["trigger_id"], view=rename_modal(record))
+
+    @app.view(RENAME_MODAL)
+    async def on_rename_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        request_id = _request_id(view.get("private_metadata"))
+        value = view["state"]["values"].get(NEW_NAME, {}).get(NEW_NAME, {}).get("value") or ""
+        if request_id is None:
+            await ack(response_action="errors", errors={NEW_NAME: NOT_FOUND})
+            return
+        # Shielded: a slow Tavus still gets to finish the rename after Slack stops waiting.
+        renaming = asyncio.ensure_future(manager.rename(request_id, body["user"]["id"], value))
+        try:
+            result = await asyncio.wait_for(asyncio.shield(renaming), RENAME_SECONDS)
+        except TimeoutError:
+            await ack(response_action="errors", errors={NEW_NAME: RENAME_SLOW})
+            return
+        except TavusError:
+            logger.warning("Could not rename request %s at Tavus", request_id, exc_info=True)
+            await ack(response_action="errors", errors={NEW_NAME: RENAME_FAILED})
+            return
+        except LookupError:
+            await ack(response_action="errors", errors={NEW_NAME: NOT_FOUND})
+            return
+        errors = {
+            Renamed.NOT_YOURS: NOT_ALLOWED.format(what="rename"),
+            Renamed.BAD_NAME: BAD_NAME,
+            Renamed.NO_REPLICA: GONE.format(what="rename"),
+        }
+        if result in errors:
+            await ack(response_action="errors", errors={NEW_NAME: errors[result]})
+        else:
+            await ack()
+
+    # -- delete ------------------------------------------------------------------------------
+
+    @app.action(DELETE)
+    async def on_delete(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
+        await ack()
+        record = await clicked_record(body, client, respond)
+        if record is None:
+            return
+        if not consent.may_withdraw(record, body["user"]["id"]):
+            await _tell(body, client, respond, NOT_ALLOWED.format(what="delete"))
+        elif record.state in (State.DELETED, State.NOT_CREATED) or record.delete_requested_at:
+            await _tell(body, client, respond, GONE.format(what="delete"))
+        else:
+            await client.views_open(trigger_id=body["trigger_id"], view=delete_modal(record))
+
+    @app.view(DELETE_MODAL)
+    async def on_delete_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        request_id = _request_id(view.get("private_metadata"))
+        chosen = view["state"]["values"].get(FOOTAGE, {}).get(FOOTAGE, {})
+        hard = bool(chosen.get("selected_options"))
+        try:
+            if request_id is None:
+                raise LookupError(view.get("private_metadata"))
+            outcome = await consent.withdraw(request_id, body["user"]["id"], hard=hard)
+        except LookupError:
+            await ack(response_action="errors", errors={FOOTAGE: NOT_FOUND})
+            return
+        if outcome.answer is Answer.NOT_YOURS:
+            await ack(response_action="errors", errors={FOOTAGE: NOT_ALLOWED.format(what="delete")})
+            return
+        # Deleting (or already gone, or ended before it reached Tavus): the status message and
+        # its thread tell the rest.
+        await ack()
+
+    # -- try again ---------------------------------------------------------------------------
+
+    @app.action(RETRY)
+    async def on_retry(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        respond: AsyncRespond,
+        context: AsyncBoltContext,
+    ) -> None:
+        await ack()
+        record = await clicked_record(body, client, respond)
+        if record is None:
+            return
+        user_id = body["user"]["id"]
+        if not manager.may_manage(record, user_id):
+            await _tell(body, client, respond, NOT_ALLOWED.format(what="try again with"))
+            return
+        request = record.request
+        form = ModalContext(
+            # The new request talks in the old one's thread.
+            channel_id=record.message_channel_id or record.origin.channel_id,
+            requester_id=user_id,
+            thread_ts=record.reply_thread_ts,
+            # Looked up afresh after the form opens (files.info), as a Slack Connect stub is.
+            files=[{"id": request.slack_file_id}] if request.slack_file_id else [],
+            can_relay=can_relay,
+        )
+        problem = await open_replica_form(
+            sessions,
+            access,
+            client,
+            body["trigger_id"],
+            draft_from_request(request),
+            form,
+            team_id=context.team_id,
+            enterprise_id=context.enterprise_id,
+            not_opened=FORM_NOT_OPENED.format(what="click Try again"),
+        )
+        if problem is not None:
+            await _tell(body, client, respond, problem)
