@@ -17,7 +17,7 @@ import sqlite3
 from aiohttp import web
 from dotenv import find_dotenv, load_dotenv
 
-from server import export, log_format
+from server import backup, export, log_format
 from server.app import create_app
 from server.http import raise_open_file_limit, server_options
 from server.socket_mode import SlackAppTokenRejected
@@ -33,6 +33,9 @@ def main() -> int:
     if sys.argv[1:2] == [export.COMMAND]:
         # Before load_settings: an operator exporting needs only DATABASE_PATH.
         return export.main(sys.argv[2:], os.environ, sys.stdout.buffer, sys.stderr)
+    if sys.argv[1:2] == [backup.COMMAND]:
+        # Likewise: a backup needs only DATABASE_PATH.
+        return backup.main(sys.argv[2:], os.environ, sys.stdout, sys.stderr)
     try:
         settings = load_settings(os.environ)
     except SettingsError as error:
