@@ -28,6 +28,7 @@ NEW_REPLICA = "home_new_replica"  # App Home: opens the request form
 HOME_PAGE = "home_page"  # App Home, admins: another page of everyone's replicas
 PAGE_SIZE = 10  # replicas per list: each takes up to 3 blocks (Home holds 100, a message 50)
 NAME_LIMIT = 200
+FIND_ANY = "`/replica status <name>` finds any of them"
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,9 @@ def replica_list(page: Page, now: datetime, *, empty: str) -> list[Block]:
         blocks += replica_item(record, now)
     if page.total > len(page.records):
         first, last = page.offset + 1, page.offset + len(page.records)
-        blocks.append(
-            ContextBlock(elements=[MarkdownTextObject(text=f"{first}–{last} of {page.total}")])
-        )
+        more = f" · {FIND_ANY}" if page.has_more else ""
+        counted = f"{first}–{last} of {page.total}{more}"
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=counted)]))
     return blocks
 
 
@@ -131,8 +132,4 @@ def list_message(page: Page, now: datetime | None = None, *, title: str, empty: 
     now = now or datetime.now(UTC)
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"*{title}*"))]
     blocks += replica_list(page, now, empty=empty)
-    if page.has_more:
-        blocks.append(
-            ContextBlock(elements=[MarkdownTextObject(text="Open my *Home* tab to see them all.")])
-        )
     return Message(text=title, blocks=blocks)

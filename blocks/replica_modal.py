@@ -43,7 +43,14 @@ from blocks.replica_form_consent import (
 )
 from domain.form import Field, FormDraft
 from domain.media import IMAGE_FORMATS, MAX_VIDEO_SIZE
-from domain.request import MAX_NAME_LENGTH, MODELS, Mode
+from domain.request import (
+    DEFAULT_MODEL,
+    MAX_NAME_LENGTH,
+    MODEL_DESCRIPTIONS,
+    MODELS,
+    Mode,
+    model_label,
+)
 from domain.slack_files import SlackFile
 from domain.subject import MAX_SUBJECT_NAME_LENGTH, SubjectKind
 
@@ -65,7 +72,8 @@ DRAFT_ATTRIBUTES = {Field.SUBJECT_USER: "subject_user_id"}
 MAX_MEMBERS_KEPT = 10
 NEEDS_PUBLIC_URL = (
     "To train from files shared in Slack, the bot needs a public URL that Tavus can download "
-    "from: ask whoever runs the bot to give it one (see its README). Until then, paste a link."
+    "them from, and it doesn't have one yet: ask whoever runs the bot to set one up. Until "
+    "then, paste a link."
 )
 
 MODE_LABELS = {Mode.VIDEO: "From a video", Mode.IMAGE: "From a photo"}
@@ -337,17 +345,26 @@ def _voice(draft: FormDraft) -> InputBlock:
     )
 
 
+def model_option(model: str) -> Option:
+    """How a model shows in the picker: its name, and what choosing it means underneath."""
+    description = MODEL_DESCRIPTIONS.get(model)
+    return Option(
+        value=model,
+        text=plain_within(model_label(model), OPTION_TEXT_LIMIT),
+        description=plain_within(description, OPTION_TEXT_LIMIT) if description else None,
+    )
+
+
 def _model(draft: FormDraft) -> InputBlock:
-    model_options = [option(model, model) for model in MODELS]
+    model_options = {model: model_option(model) for model in MODELS}
     return InputBlock(
         block_id=Field.MODEL_NAME,
         label="Model",
         element=StaticSelectElement(
             action_id=Field.MODEL_NAME,
-            options=model_options,
-            initial_option=next(
-                (o for o in model_options if o.value == draft.model_name), model_options[0]
-            ),
+            options=list(model_options.values()),
+            # A model no longer offered (a form opened before a release) shows the default.
+            initial_option=model_options.get(draft.model_name, model_options[DEFAULT_MODEL]),
         ),
     )
 

@@ -18,13 +18,22 @@ from domain.slack_files import SlackFile
 
 CREATE_FROM_UPLOAD = "create_replica_from_upload"
 DISMISS_PROMPT = "dismiss_upload_prompt"
+# "Don't ask me again": no more prompts for this user's uploads (`/replica prompts on` undoes it).
+PROMPTS_OFF = "upload_prompts_off"
+PROMPTS_OFF_TEXT = "Don't ask me again"
+PROMPTS_OFF_DONE = (
+    "OK, I won't offer to make a replica when you share a video or photo. To undo this, type "
+    "`/replica prompts on`. The “Create replica” shortcut (in the ⋯ menu of any message with "
+    "a video or photo) still works, and so does `/replica`."
+)
+PROMPTS_OFF_FAILED = "I couldn't save that just now, so nothing changed. Try again in a moment."
 BUTTON_TEXT_LIMIT = 75
 # Each refusal names a file, whose name Slack does not bound.
 PROBLEM_LIMIT = 300
 NO_PUBLIC_URL = (
-    "To train from files shared in Slack, I need a public URL Tavus can download from: "
-    "ask whoever runs me to give me one (see my README). Meanwhile you can paste a link to "
-    "the file."
+    "To train from files shared in Slack, I need a public URL that Tavus can download them "
+    "from, and I don't have one yet: ask whoever runs the bot to set one up. Meanwhile you "
+    "can paste a link to the file."
 )
 
 
@@ -73,6 +82,14 @@ def upload_prompt(files: Sequence[SlackFile], upload_key: str, *, can_relay: boo
             )
         )
     buttons.append(ButtonElement(text="Not now" if usable else "OK", action_id=DISMISS_PROMPT))
+    buttons.append(ButtonElement(text=PROMPTS_OFF_TEXT, action_id=PROMPTS_OFF))
     blocks.append(ActionsBlock(elements=buttons))
     fallback = " ".join([text, *refused])
     return Message(text=fallback, blocks=blocks)
+
+
+def prompts_off_done() -> Message:
+    """What the prompt becomes once its user chose "Don't ask me again"."""
+    return Message(
+        text=PROMPTS_OFF_DONE, blocks=[SectionBlock(text=MarkdownTextObject(text=PROMPTS_OFF_DONE))]
+    )

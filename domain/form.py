@@ -13,14 +13,17 @@ from enum import StrEnum
 from pathlib import PurePosixPath
 
 from domain.consent import attestation, statement_shown
+from domain.media import listing
 from domain.request import (
     DEFAULT_MODEL,
     MAX_NAME_LENGTH,
     MODELS,
+    VIDEO_ONLY_MODELS,
     Mode,
     ReplicaRequest,
     is_http_url,
     mode_for_url,
+    model_label,
 )
 from domain.slack_files import SlackFile
 from domain.subject import MAX_SUBJECT_NAME_LENGTH, Subject, SubjectKind
@@ -137,6 +140,12 @@ def unavailable_reason(*, is_bot: bool, deleted: bool) -> Unavailable | None:
     if deleted:
         return Unavailable.DEACTIVATED
     return None
+
+
+def video_only(model: str) -> str:
+    """The error under the model when it cannot train from the photo chosen."""
+    others = listing(model_label(m) for m in MODELS if m not in VIDEO_ONLY_MODELS)
+    return f"{model_label(model)} cannot train from a photo: choose {others}."
 
 
 def _too_long(what: str, limit: int, length: int) -> str:
@@ -263,7 +272,9 @@ def validate(
     if voice is not None and voice not in known_voices:
         errors[Field.VOICE_NAME] = f"Tavus has no voice called “{voice}”. Pick one from the list."
     if draft.model_name not in MODELS:
-        errors[Field.MODEL_NAME] = f"Choose one of: {', '.join(MODELS)}."
+        errors[Field.MODEL_NAME] = f"Choose one of: {listing(model_label(m) for m in MODELS)}."
+    elif draft.mode is Mode.IMAGE and draft.model_name in VIDEO_ONLY_MODELS:
+        errors[Field.MODEL_NAME] = video_only(draft.model_name)
 
     reference: str | None = None
     if draft.subject_kind is SubjectKind.ME and not draft.consent:

@@ -12,8 +12,26 @@ from domain.media import extensions_of
 from domain.subject import Subject
 
 MAX_NAME_LENGTH = 100
-MODELS = ("phoenix-4", "phoenix-3")
+# Tavus's models, newest first. The docs disagree on Tavus's default, so the create always
+# names one (`tavus_body`).
+MODELS = ("phoenix-4.5", "phoenix-4", "phoenix-3")
 DEFAULT_MODEL = "phoenix-4"
+# What each model means for the requester, shown under it in the form's picker (Slack shows
+# at most 75 characters there).
+MODEL_DESCRIPTIONS = {
+    "phoenix-4.5": "a watermarked preview in about a minute, then a few hours of tuning",
+    "phoenix-4": "ready in a few hours",
+    "phoenix-3": "legacy; video only",
+}
+# The models that cannot train from a photo.
+VIDEO_ONLY_MODELS = ("phoenix-3",)
+
+
+def model_label(model: str) -> str:
+    """A model's name as people read it: "Phoenix-4.5"."""
+    return model[:1].upper() + model[1:]
+
+
 IMAGE_EXTENSIONS = extensions_of(Mode.IMAGE)
 
 

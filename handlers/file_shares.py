@@ -2,23 +2,37 @@
 
 Both doors open the same request form as /replica, prefilled from the shared files; the form's
 submission then goes through the one workflow.
+
+The prompt is offered sparingly: where UPLOAD_PROMPTS allows (everywhere, DMs with the bot, or
+nowhere), never to someone who chose "Don't ask me again", and in a channel only for an upload
+with a file Tavus would take (in a DM with the bot the sharer is asking, so a refusal is
+explained). All of this is decided before anything is recorded or posted.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.replica_modal import ModalContext
-from blocks.upload_prompt import CREATE_FROM_UPLOAD, DISMISS_PROMPT, upload_prompt
+from blocks.upload_prompt import (
+    CREATE_FROM_UPLOAD,
+    DISMISS_PROMPT,
+    PROMPTS_OFF,
+    PROMPTS_OFF_FAILED,
+    prompts_off_done,
+    upload_prompt,
+)
 from domain.form import draft_from_files
 from domain.slack_files import SlackFile, media_files
 from handlers.commands import FORM_NOT_OPENED
 from handlers.replica_modal import fill_in_stubs, open_replica_form
 from handlers.surface import Surface
+from settings import UploadPrompts
 from slack_access.errors import SLACK_ERRORS
 from storage import uploads
 
@@ -40,6 +54,18 @@ def _thread_of(message: dict[str, Any]) -> str:
     return str(message.get("thread_ts") or message["ts"])
 
 
+def _in_dm_with_the_bot(event: dict[str, Any]) -> bool:
+    """Whether a message event happened in a DM with the bot (DM channel ids start with D)."""
+    return event.get("channel_type") == "im" or str(event.get("channel") or "").startswith("D")
+
+
+def _prompts_allowed(setting: UploadPrompts, *, in_dm: bool) -> bool:
+    """Whether UPLOAD_PROMPTS lets an upload here be prompted at all."""
+    if setting == UploadPrompts.OFF:
+        return False
+    return in_dm or setting == UploadPrompts.ALL
+
+
 def register(surface: Surface) -> None:
     app, storage, sessions, access = (
         surface.bolt,
@@ -48,6 +74,7 @@ def register(surface: Surface) -> None:
         surface.access,
     )
     can_relay = surface.settings.public_url is not None
+    prompts_setting = surface.settings.upload_prompts
 
     async def open_form_for(
         client: AsyncWebClient,
@@ -84,10 +111,28 @@ def register(surface: Surface) -> None:
     @app.event({"type": "message", "subtype": "file_share"})
     async def on_file_share(event: dict[str, Any], client: AsyncWebClient) -> None:
         files = media_files(event.get("files"))
-        if not files or not event.get("user"):
+        user_id = event.get("user")
+        if not files or not user_id:
             return  # not a video or photo: no prompt
+        in_dm = _in_dm_with_the_bot(event)
+        where = f"{event.get('channel')}:{event.get('ts')}"
+        if not _prompts_allowed(prompts_setting, in_dm=in_dm):
+            logger.debug("Upload %s: UPLOAD_PROMPTS=%s, not prompting", where, prompts_setting)
+            return
+        if not await storage.run(uploads.prompts_wanted, str(user_id)):
+            logger.debug("Upload %s: %s asked for no prompts, not prompting", where, user_id)
+            return
         files = await fill_in_stubs(client, files)
         if not files:
+            return
+        if not in_dm and all(f.problem() is not None for f in files):
+            # Not asked for: nobody in a channel wants a note on every clip Tavus can't use.
+            # The shortcut (or a DM with the bot) still explains the refusal.
+            logger.info(
+                "Upload %s has no file Tavus would take (%s); not prompting",
+                where,
+                "; ".join(str(f.problem()) for f in files),
+            )
             return
         upload = uploads.Upload(
             channel_id=event["channel"],
@@ -151,6 +196,21 @@ def register(surface: Surface) -> None:
     async def on_dismiss(ack: AsyncAck, respond: AsyncRespond) -> None:
         await ack()
         await respond(delete_original=True)
+
+    @app.action(PROMPTS_OFF)
+    async def on_prompts_off(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        user_id = str(body["user"]["id"])
+        try:
+            await storage.run(uploads.set_prompts, user_id, wanted=False)
+        except sqlite3.Error:
+            logger.exception("Could not record that %s wants no upload prompts", user_id)
+            await respond(
+                response_type="ephemeral", replace_original=False, text=PROMPTS_OFF_FAILED
+            )
+            return
+        logger.info("%s chose no upload prompts (/replica prompts on undoes it)", user_id)
+        await respond(replace_original=True, **prompts_off_done().as_kwargs())
 
     @app.shortcut(SHORTCUT)
     async def on_shortcut(

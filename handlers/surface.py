@@ -17,6 +17,7 @@ from slack_bolt.async_app import AsyncApp
 from handlers.form_sessions import FormSessions
 from media_relay.relay import MediaRelay
 from replicas.access import AccessPolicy
+from replicas.home import HomeDoor
 from replicas.voices import VoiceCatalog
 from replicas.workflow import ReplicaWorkflow
 from settings import Settings
@@ -55,6 +56,8 @@ class Surface:
     sessions: FormSessions
     # Who may create: asked by every door before the form opens, and again on submission.
     access: AccessPolicy
+    # App Home: who opened it (and which page an admin is on), published at once.
+    home: HomeDoor
     readiness: Readiness
     # Where Slack sends HTTP requests (HTTP mode); None in Socket Mode, where Slack reaches Bolt
     # over the WebSocket and no Slack route is served.

@@ -42,8 +42,8 @@ FILES_INFO_ERRORS = {
     "ratelimited": "Slack is asking the bot to slow down: try again in a minute.",
 }
 TOKEN_REFUSED = (
-    "Slack refused the bot's token: ask the bot's admin to check its Slack token, or to "
-    "reinstall the app."
+    "Slack refused the bot's token, so it cannot fetch the file: ask whoever runs the bot to "
+    "check its Slack token, or to reinstall the app."
 )
 
 
@@ -57,14 +57,15 @@ class RelayError(Exception):
 
 
 def files_info_message(code: str) -> str:
-    """What the requester is told when files.info answers with error `code` ("": none)."""
+    """What the requester is told when files.info answers with error `code` ("": none). The
+    code itself is for the log (RelayError's detail), not for the requester."""
     if code in FILES_INFO_ERRORS:
         return FILES_INFO_ERRORS[code]
     if code in CREDENTIAL_ERRORS:
         return TOKEN_REFUSED
     return (
-        f"Slack would not hand the file to the bot ({code or 'no reason given'}): "
-        "try again, or share the file again."
+        "Slack would not hand the file to the bot: try again, or share the file again. If it "
+        "keeps happening, ask whoever runs the bot to check its log."
     )
 
 
@@ -245,12 +246,13 @@ def disk_error(error: OSError) -> RelayError:
     """What the requester is told when the copy cannot be stored."""
     if error.errno == errno.ENOSPC:
         return RelayError(
-            "The bot's disk is full, so it cannot take the file: ask the bot's admin to free "
-            "space, or give a link to the video instead.",
+            "The bot's disk is full, so it cannot take the file: ask whoever runs the bot to "
+            "free some space, or paste a link to the file instead.",
             f"no space left for a relayed file: {error!r}",
         )
     return RelayError(
-        "The bot could not store the file on its server: ask the bot's admin to check its log.",
+        "The bot could not store the file on its server: ask whoever runs the bot to check "
+        "its log, or paste a link to the file instead.",
         f"could not store a relayed file: {error!r}",
     )
 

@@ -25,6 +25,12 @@ NO_REPLICA_LISTED = (
     "You can submit it again."
 )
 RESTARTED = "the bot restarted before Tavus answered"
+# A refusal without Tavus's words: an error page from a proxy or firewall, or an empty body.
+REFUSED_WITHOUT_WORDS = (
+    "Tavus, or something in front of it such as a proxy or firewall, refused the request, so "
+    "nothing was created. Ask whoever runs the bot to check that it can reach Tavus; its log "
+    "has the details."
+)
 
 
 def relay_failed(error: RelayError) -> str:
@@ -32,16 +38,14 @@ def relay_failed(error: RelayError) -> str:
 
 
 def refused(error: TavusRejectedError) -> str:
-    """Tavus (or something in front of it) refused the create: certainly nothing was made."""
+    """Tavus (or something in front of it) refused the create: certainly nothing was made.
+    Tavus's own words are shown; the status code and the body's start are in the log."""
     if isinstance(error, TavusAuthError):
         return API_KEY_REJECTED
     words = error_text(error.body)
     if words is not None:
         return f"Tavus said: {words}"
-    return (
-        f"{error.reason}, so nothing was created. Ask whoever runs the bot to check that it "
-        "can reach Tavus; its log has the details."
-    )
+    return REFUSED_WITHOUT_WORDS
 
 
 def ambiguous(error: TavusError) -> str:

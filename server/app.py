@@ -15,6 +15,7 @@ from handlers import (
     consent,
     file_shares,
     health,
+    home,
     manage,
     media,
     replica_modal,
@@ -24,7 +25,7 @@ from handlers.form_sessions import FormSessions
 from handlers.surface import Door, Surface
 from media_relay.relay import MediaRelay
 from replicas.access import AccessPolicy
-from replicas.home import HomeScreens
+from replicas.home import HomeDoor, HomeScreens
 from replicas.notifier import SlackNotifier
 from replicas.outbox import OutboxWorker
 from replicas.reconciler import Reconciler
@@ -61,6 +62,7 @@ class Services:
     readiness: Readiness
     sessions: FormSessions
     access: AccessPolicy
+    home: HomeDoor
     socket: SocketModeConnection | None  # None in HTTP mode
 
 
@@ -74,6 +76,7 @@ DOORS: tuple[Door, ...] = (
     file_shares,
     consent,
     manage,
+    home,
     bad_requests,
     tavus_callback,
     health,
@@ -128,6 +131,8 @@ def build_services(settings: Settings, socket_timing: SocketModeTiming | None = 
     # Who may create (REPLICA_CREATORS, REPLICA_ADMINS, REPLICA_MONTHLY_LIMIT): the one place
     # that decides, for every door and the form's submission.
     access = AccessPolicy(settings, storage, clients)
+    # App Home: opening it records the viewer and has the outbox publish it at once.
+    home_door = HomeDoor(storage, outbox)
     socket: SocketModeConnection | None = None
     if settings.slack_app_token is not None:
         socket = SocketModeConnection(
@@ -155,6 +160,7 @@ def build_services(settings: Settings, socket_timing: SocketModeTiming | None = 
         readiness=readiness,
         sessions=sessions,
         access=access,
+        home=home_door,
         socket=socket,
     )
 
@@ -181,6 +187,7 @@ def create_app(
         relay=services.relay,
         sessions=services.sessions,
         access=services.access,
+        home=services.home,
         readiness=services.readiness,
         slack_path=slack_path,
     )

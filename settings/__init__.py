@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,6 +18,14 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Slack ids as Slack writes them: users U… (W… on Enterprise Grid), user groups S….
 USER_ID = re.compile(r"[UW][A-Z0-9]+")
 USER_GROUP_ID = re.compile(r"S[A-Z0-9]+")
+
+
+class UploadPrompts(StrEnum):
+    """Where someone who shares a video or photo is offered a replica (UPLOAD_PROMPTS)."""
+
+    ALL = "all"  # every channel the bot is in, and DMs with it
+    DM = "dm"  # only uploads in a DM with the bot
+    OFF = "off"  # never: the "Create replica" shortcut and /replica still work
 
 
 def is_http_url(value: str) -> bool:
@@ -67,6 +76,8 @@ class Settings:
     consent_timeout_days: int = 7
     # A status message shows new training progress at most this often.
     progress_update_seconds: float = 300.0
+    # Where an upload gets the prompt offering a replica.
+    upload_prompts: UploadPrompts = UploadPrompts.ALL
 
     def __repr__(self) -> str:
         # Never let a token or key reach a log line through repr().
@@ -83,7 +94,8 @@ class Settings:
             f"replica_admins={self.replica_admins!r}, "
             f"replica_monthly_limit={self.replica_monthly_limit}, "
             f"consent_timeout_days={self.consent_timeout_days}, "
-            f"progress_update_seconds={self.progress_update_seconds})"
+            f"progress_update_seconds={self.progress_update_seconds}, "
+            f"upload_prompts={str(self.upload_prompts)!r})"
         )
 
     @property
@@ -217,6 +229,17 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     if log_level not in LOG_LEVELS:
         problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
 
+    upload_prompts = UploadPrompts.ALL
+    raw_prompts = value("UPLOAD_PROMPTS").lower()
+    if raw_prompts:
+        if raw_prompts in UploadPrompts.__members__.values():
+            upload_prompts = UploadPrompts(raw_prompts)
+        else:
+            allowed = ", ".join(kind.value for kind in UploadPrompts)
+            problems.append(
+                f"UPLOAD_PROMPTS must be one of {allowed}, got {value('UPLOAD_PROMPTS')[:40]!r}"
+            )
+
     if problems:
         raise SettingsError(problems)
     database = database_path(environ)
@@ -240,4 +263,5 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         replica_monthly_limit=monthly_limit,
         consent_timeout_days=consent_days,
         progress_update_seconds=progress_update,
+        upload_prompts=upload_prompts,
     )

@@ -356,12 +356,16 @@ def mark_sent(
 ) -> None:
     """Delivered. A status row asked for again meanwhile stays pending, to show the news.
     `dm_channel_id`: the post went to a user's DM, whose D… id its answer told (`known_dm`)."""
+    now = datetime.now(UTC)
+    # A Home asked for again meanwhile waits its turn: at most one publish per throttle.
+    due = now + timedelta(seconds=HOME_THROTTLE_SECONDS if row.kind == HOME else 0)
     db.execute(
         f"""UPDATE {OUTBOX} SET channel_id = ?, ts = ?, sent_at = ?, last_error = NULL,
             attempts = 0, {_NO_TARGET}, dm_channel_id = coalesce(?, dm_channel_id),
+            next_attempt_at = max(next_attempt_at, ?),
             state = CASE WHEN version = ? THEN 'sent' ELSE 'pending' END
             WHERE id = ?""",
-        [channel_id, ts, utc_now(), dm_channel_id, row.version, row.id],
+        [channel_id, ts, _stamp(now), dm_channel_id, _stamp(due), row.version, row.id],
     )
 
 

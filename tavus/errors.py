@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import json
+import re
 from http import HTTPStatus
 
 # Logs get this much of a response body: enough to recognise a proxy's error page.
 BODY_LOG_LIMIT = 500
 # A plain-text answer this short (one line, no markup) is shown as Tavus's own words.
 PLAIN_TEXT_LIMIT = 200
+# A plain-text body that is only a status line ("404 page not found", "HTTP/1.1 403
+# Forbidden", "Bad Gateway") is some server's default page, not Tavus's words to a requester.
+STATUS_LINE = re.compile(r"(?:HTTP/[\d.]+\s+)?[1-5]\d\d\b")
+STATUS_PHRASES = frozenset(status.phrase.lower() for status in HTTPStatus)
 
 
 def error_text(body: str) -> str | None:
     """The human sentence in a Tavus error body: `error` (400) or `message` (401) of a JSON
     object, or a short line of plain text; None for anything else (an HTML page from a proxy
-    or firewall, a JSON list, an empty body), which would mean nothing to a requester."""
+    or firewall, a bare status line, a JSON list, an empty body), which would mean nothing to
+    a requester. (Requesters may see what this returns: status codes stay in the log.)"""
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError):
         text = body.strip()
         plain = text and "\n" not in text and "<" not in text and len(text) <= PLAIN_TEXT_LIMIT
-        return text if plain else None
+        status_only = STATUS_LINE.match(text) or text.rstrip(".").lower() in STATUS_PHRASES
+        return text if plain and not status_only else None
     if isinstance(parsed, dict):
         for key in ("error", "message", "detail"):
             if isinstance(parsed.get(key), str) and parsed[key].strip():
@@ -63,7 +70,8 @@ class TavusRejectedError(TavusError):
 
     @property
     def reason(self) -> str:
-        """Tavus's own words, or what happened when there are none to show."""
+        """Tavus's own words, or what happened when there are none to show, with the status:
+        for the log (the requester is told replicas/reasons.py's words instead)."""
         return error_text(self.body) or (
             "Tavus, or something in front of it such as a proxy or firewall, refused the "
             f"request (it answered {status_phrase(self.status_code)})"

@@ -54,7 +54,8 @@ def test_only_the_scopes_the_features_need(manifest: dict[str, Any]) -> None:
 def test_events_come_to_the_events_path(manifest: dict[str, Any]) -> None:
     events = manifest["settings"]["event_subscriptions"]
     assert events["request_url"].endswith(SLACK_EVENTS_PATH)
-    # Each of these has a listener in handlers/file_shares.py or handlers/consent.py
+    # Each of these has a listener in handlers/file_shares.py, handlers/consent.py or
+    # handlers/home.py
     # (unhandled ones get 404 and are retried); their tests send each one.
     assert set(events["bot_events"]) == {
         "message.channels",
@@ -63,6 +64,17 @@ def test_events_come_to_the_events_path(manifest: dict[str, Any]) -> None:
         "message.mpim",
         "file_shared",
         "user_change",  # handlers/consent.py: a deactivated account
+        "app_home_opened",  # handlers/home.py: publishes the Home tab
+    }
+
+
+def test_app_home_is_enabled(manifest: dict[str, Any]) -> None:
+    # handlers/home.py publishes the Home tab; the Messages tab takes the status messages of
+    # requests made from Home, and files shared with the bot there (not read-only).
+    assert manifest["features"]["app_home"] == {
+        "home_tab_enabled": True,
+        "messages_tab_enabled": True,
+        "messages_tab_read_only_enabled": False,
     }
 
 

@@ -11,6 +11,7 @@ from settings import (
     DEFAULT_TAVUS_API_URL,
     Settings,
     SettingsError,
+    UploadPrompts,
     load_settings,
 )
 
@@ -467,3 +468,41 @@ def test_a_bad_consent_timeout_is_one_line(value: str) -> None:
 
     assert problem.startswith("CONSENT_TIMEOUT_DAYS must be a whole number of days, 1 or more")
     assert repr(value) in problem
+
+
+# -- upload prompts ------------------------------------------------------------------------------
+
+
+def test_upload_prompts_default_to_everywhere() -> None:
+    assert load_settings(REQUIRED).upload_prompts is UploadPrompts.ALL
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("all", UploadPrompts.ALL),
+        (" dm ", UploadPrompts.DM),
+        ("OFF", UploadPrompts.OFF),
+        ("Dm", UploadPrompts.DM),
+        ("  ", UploadPrompts.ALL),
+    ],
+)
+def test_upload_prompts(given: str, expected: UploadPrompts) -> None:
+    assert load_settings(env(UPLOAD_PROMPTS=given)).upload_prompts is expected
+
+
+@pytest.mark.parametrize("value", ["none", "channels", "yes", "0", "dms"])
+def test_a_bad_upload_prompts_value_is_one_line_naming_the_choices(value: str) -> None:
+    assert problems_for(env(UPLOAD_PROMPTS=value)) == [
+        f"UPLOAD_PROMPTS must be one of all, dm, off, got {value!r}"
+    ]
+
+
+def test_a_bad_upload_prompts_value_is_reported_with_the_others() -> None:
+    problems = problems_for(env(UPLOAD_PROMPTS="some", LOG_LEVEL="loud"))
+
+    assert [line.split()[0] for line in problems] == ["LOG_LEVEL", "UPLOAD_PROMPTS"]
+
+
+def test_repr_shows_where_uploads_are_prompted() -> None:
+    assert "upload_prompts='dm'" in repr(load_settings(env(UPLOAD_PROMPTS="dm")))

@@ -250,10 +250,37 @@ def test_image_values_are_prefilled() -> None:
     assert fixer["initial_options"] == fixer["options"]
 
 
-def test_unknown_model_falls_back_to_the_first_option() -> None:
+def test_unknown_model_falls_back_to_the_default() -> None:
     model = input_blocks(modal(FormDraft(model_name="phoenix-99")))["model_name"]["element"]
 
     assert model["initial_option"]["value"] == "phoenix-4"
+    assert model["initial_option"] in model["options"]
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_the_model_picker_says_what_each_model_means(mode: Mode) -> None:
+    model = input_blocks(modal(FormDraft(mode=mode)))["model_name"]["element"]
+
+    assert [
+        (o["value"], o["text"]["text"], o["description"]["text"]) for o in model["options"]
+    ] == [
+        (
+            "phoenix-4.5",
+            "Phoenix-4.5",
+            "a watermarked preview in about a minute, then a few hours of tuning",
+        ),
+        ("phoenix-4", "Phoenix-4", "ready in a few hours"),
+        ("phoenix-3", "Phoenix-3", "legacy; video only"),
+    ]
+    assert all(len(o["description"]["text"]) <= OPTION_TEXT_LIMIT for o in model["options"])
+    assert model["initial_option"]["value"] == "phoenix-4"
+
+
+def test_a_chosen_model_stays_chosen_across_a_rerender() -> None:
+    model = input_blocks(modal(FormDraft(model_name="phoenix-4.5")))["model_name"]["element"]
+
+    assert model["initial_option"]["value"] == "phoenix-4.5"
+    assert model["initial_option"] == model["options"][0]
 
 
 def test_voice_option() -> None:

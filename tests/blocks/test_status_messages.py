@@ -289,6 +289,12 @@ def test_help_message() -> None:
     text = block_text(message)
     for fragment in ("/replica", "/replica help", ".mp4", ".jpg", ".png"):
         assert fragment in text
+    # Every subcommand; the admins' only to admins.
+    for fragment in ("/replica list", "/replica status", "/replica prompts on", "Home"):
+        assert fragment in text
+    assert "/replica list all" not in text and "/replica audit" not in text
+    admin = block_text(help_message(admin=True))
+    assert "/replica list all" in admin and "/replica audit" in admin
 
 
 def test_message_as_kwargs_gives_plain_dicts() -> None:

@@ -27,10 +27,13 @@ from domain.form import (
 from domain.request import (
     DEFAULT_MODEL,
     MAX_NAME_LENGTH,
+    MODEL_DESCRIPTIONS,
+    MODELS,
     Mode,
     ReplicaRequest,
     is_http_url,
     mode_for_url,
+    model_label,
 )
 from domain.slack_files import SlackFile
 from domain.states import State
@@ -294,11 +297,39 @@ def test_unknown_voice(draft: FormDraft) -> None:
     assert "gandalf" in errors["voice_name"]
 
 
-@pytest.mark.parametrize("model", ["phoenix-4.5", "phoenix-2", "", "PHOENIX-4"])
+@pytest.mark.parametrize("model", ["phoenix-5", "phoenix-2", "", "PHOENIX-4", "phoenix-4.5 "])
 def test_unknown_model(model: str) -> None:
     errors = errors_for(replace(VALID_VIDEO, model_name=model))
 
-    assert set(errors) == {"model_name"}
+    assert errors == {"model_name": "Choose one of: Phoenix-4.5, Phoenix-4 or Phoenix-3."}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_trains_from_a_video(model: str) -> None:
+    assert request_for(replace(VALID_VIDEO, model_name=model)).model_name == model
+
+
+@pytest.mark.parametrize("model", ["phoenix-4.5", "phoenix-4"])
+def test_phoenix_4_and_4_5_train_from_a_photo(model: str) -> None:
+    request = request_for(replace(VALID_IMAGE, model_name=model))
+
+    assert request.tavus_body(None)["model_name"] == model
+
+
+def test_phoenix_3_cannot_train_from_a_photo() -> None:
+    errors = errors_for(replace(VALID_IMAGE, model_name="phoenix-3"))
+
+    assert errors == {
+        "model_name": "Phoenix-3 cannot train from a photo: choose Phoenix-4.5 or Phoenix-4."
+    }
+
+
+def test_the_models_and_what_each_means() -> None:
+    assert MODELS == ("phoenix-4.5", "phoenix-4", "phoenix-3")
+    assert DEFAULT_MODEL == "phoenix-4" and FormDraft().model_name == DEFAULT_MODEL
+    assert set(MODEL_DESCRIPTIONS) == set(MODELS)
+    assert all(0 < len(text) <= 75 for text in MODEL_DESCRIPTIONS.values())
+    assert [model_label(m) for m in MODELS] == ["Phoenix-4.5", "Phoenix-4", "Phoenix-3"]
 
 
 @pytest.mark.parametrize("draft", [VALID_VIDEO, VALID_IMAGE], ids=["video", "image"])

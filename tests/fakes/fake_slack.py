@@ -32,6 +32,7 @@ BOT_TOKEN = "xoxb-test-token"
 LOGIN_PAGE = "<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in</body></html>"
 DOWNLOAD_CHUNK = 1024 * 1024
 PRIVATE_METADATA_LIMIT = 3000  # characters; Slack refuses a view with more
+HOME_BLOCK_LIMIT = 100  # blocks in an App Home view
 # Methods called with the app-level token rather than the bot token.
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 
@@ -118,6 +119,7 @@ class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[SlackCall] = []
         self.views: dict[str, dict[str, Any]] = {}  # view id -> the last view sent
+        self.homes: dict[str, dict[str, Any]] = {}  # user id -> the Home tab last published
         self.messages: list[Posted] = []
         self.not_member: set[str] = set()  # public channels the bot has not joined
         self.private: set[str] = set()  # channels the bot cannot see or join
@@ -442,6 +444,22 @@ class FakeSlack:
             return {"ok": False, "error": "invalid_arguments"}
         self.views[view_id] = {**params["view"], "id": view_id, "hash": f"h{self._next()}"}
         return {"ok": True, "view": self.views[view_id]}
+
+    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A user's App Home, replaced whole. Slack refuses a Home over 100 blocks."""
+        user = str(params.get("user_id") or "")
+        view = params.get("view") or {}
+        if not user or view.get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        if len(view.get("blocks") or []) > HOME_BLOCK_LIMIT:
+            return {"ok": False, "error": "invalid_blocks"}
+        published = {**view, "id": f"VH{user}", "hash": f"h{self._next()}"}
+        self.homes[user] = published
+        return {"ok": True, "view": published}
+
+    def home_publishes(self, user: str) -> int:
+        """How many times `user`'s Home was published."""
+        return sum(1 for call in self.calls_to("views.publish") if call.params["user_id"] == user)
 
     def _chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = str(params["channel"])

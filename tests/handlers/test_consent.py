@@ -22,8 +22,8 @@ from domain.subject import Subject, SubjectKind
 from storage import consent
 from storage import replicas as store
 from tests.conftest import Bot, BotFactory, eventually
-from tests.handlers.test_manage import open_dialog
 from tests.fakes.fake_slack import Posted
+from tests.handlers.test_manage import open_dialog
 
 Kind = ConsentEventKind
 ORIGIN = SlackOrigin(requester_id="U1", channel_id="C1", team_id="T1")

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from blocks.upload_prompt import CREATE_FROM_UPLOAD, DISMISS_PROMPT
+from blocks.upload_prompt import CREATE_FROM_UPLOAD, DISMISS_PROMPT, PROMPTS_OFF
 from domain.states import State
 from handlers.file_shares import NO_MEDIA
+from settings import UploadPrompts
 from storage import replicas as store
+from storage import uploads
 from tests.conftest import PUBLIC_URL, Bot, BotFactory, eventually
 
 VIDEO_BYTES = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 400
@@ -165,14 +168,140 @@ async def test_a_slack_connect_stub_is_looked_up(bot: Bot) -> None:
     assert button["text"]["text"] == "Create a replica from jane.mov"
 
 
-async def test_a_refused_file_says_what_tavus_needs_and_offers_no_button(bot: Bot) -> None:
+@pytest.mark.parametrize("where", [{"channel": "D1", "channel_type": "im"}, {"channel": "D7"}])
+async def test_in_a_dm_a_refused_file_says_what_tavus_needs_and_offers_no_button(
+    bot: Bot, where: dict[str, str]
+) -> None:
     big = bot.slack.add_file("long.mp4", "video/mp4", b"x", size=800_000_000)
-    await bot.event(upload_event([big]))
+    await bot.event(upload_event([big], **where))
     await eventually(lambda: bot.slack.ephemerals)
     [prompt] = bot.slack.ephemerals
+    assert prompt.channel == where["channel"]
     assert "800.0 MB" in prompt.text and "up to 750 MB" in prompt.text
-    assert [b["action_id"] for b in buttons(prompt.blocks)] == [DISMISS_PROMPT]
+    assert [b["action_id"] for b in buttons(prompt.blocks)] == [DISMISS_PROMPT, PROMPTS_OFF]
     assert bot.slack.download_requests == []
+
+
+async def test_in_a_channel_a_file_tavus_would_refuse_gets_no_prompt(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="handlers.file_shares")
+    big = bot.slack.add_file("long.mp4", "video/mp4", b"x", size=800_000_000)
+    gif = bot.slack.add_file("wave.gif", "image/gif", b"GIF89a")
+    await bot.event(upload_event([big, gif], ts="1700000100.000300"), event_id="Ev1")
+    # A later upload's prompt arrives; the refused files' never did, and nothing was recorded.
+    photo = bot.slack.add_file("jane.png", "image/png", b"\x89PNG")
+    await bot.event(upload_event([photo]), event_id="Ev2")
+    await eventually(lambda: bot.slack.ephemerals)
+    await bot.settle()
+    [prompt] = bot.slack.ephemerals
+    assert "jane.png" in prompt.text + str(prompt.blocks) and "long.mp4" not in prompt.text
+    assert await uploads_recorded(bot) == [f"C1:{UPLOAD_TS}"]
+    [logged] = [r for r in caplog.records if "no file Tavus would take" in r.getMessage()]
+    assert logged.levelno == logging.INFO and "800.0 MB" in logged.getMessage()
+    # Asked for by the shortcut, the refusal is still explained (in the form).
+    message = {"type": "message", "user": "U1", "ts": "1700000100.000300", "files": [big]}
+    await bot.shortcut(message)
+    await eventually(lambda: bot.slack.views)
+    await bot.settle_views()
+    view_id, view = bot.slack.latest_view()
+    response = await bot.submit(
+        view_id, view, {"slack_file": big["id"], "intended_use": "Sales demos", "consent": True}
+    )
+    assert "up to 750 MB" in response.json()["errors"]["slack_file"]
+
+
+async def test_in_a_channel_a_refused_file_beside_a_usable_one_is_explained(bot: Bot) -> None:
+    gif = bot.slack.add_file("wave.gif", "image/gif", b"GIF89a")
+    video = bot.slack.add_file("jane.mp4", "video/mp4", VIDEO_BYTES)
+    button = await prompted(bot, [gif, video])
+    assert button["text"]["text"] == "Create a replica from jane.mp4"
+    assert "wave.gif" in bot.slack.ephemerals[0].text
+
+
+async def uploads_recorded(bot: Bot) -> list[str]:
+    rows = await bot.services.storage.run(lambda db: list(db["slack_uploads"].rows))
+    return [f"{row['channel_id']}:{row['message_ts']}" for row in rows]
+
+
+async def test_dont_ask_me_again_stops_the_prompts_for_that_user_only(bot: Bot) -> None:
+    file = bot.slack.add_file("jane.mp4", "video/mp4", VIDEO_BYTES)
+    await prompted(bot, [file])
+    [_, _, off] = buttons(bot.slack.ephemerals[0].blocks)
+    assert (off["action_id"], off["text"]["text"]) == (PROMPTS_OFF, "Don't ask me again")
+
+    response = await bot.click(PROMPTS_OFF, off.get("value", ""))
+    assert response.status_code == 200
+    await eventually(lambda: bot.slack.responses)
+    [answer] = bot.slack.responses
+    assert answer["replace_original"] is True
+    assert "/replica prompts on" in answer["text"]
+    assert "“Create replica” shortcut" in answer["text"] and "still works" in answer["text"]
+    assert not buttons(answer["blocks"])
+    assert not await bot.services.storage.run(uploads.prompts_wanted, "U1")
+
+    # U1's next upload: no prompt, nothing recorded. U2's still gets one.
+    again = bot.slack.add_file("take2.mp4", "video/mp4", VIDEO_BYTES)
+    await bot.event(upload_event([again], ts="1700000200.000100"), event_id="Ev2")
+    await bot.event(upload_event([again], ts="1700000200.000200", user="U2"), event_id="Ev3")
+    await eventually(lambda: len(bot.slack.ephemerals) == 2)
+    await bot.settle()
+    assert [(e.user, e.channel) for e in bot.slack.ephemerals] == [("U1", "C1"), ("U2", "C1")]
+    assert "C1:1700000200.000100" not in await uploads_recorded(bot)
+    # Not in a DM with the bot either.
+    await bot.event(upload_event([again], channel="D1", channel_type="im"), event_id="Ev4")
+    # The shortcut still opens the form for U1.
+    message = {"type": "message", "user": "U1", "ts": "1700000200.000100", "files": [again]}
+    assert (await bot.shortcut(message)).status_code == 200
+    await eventually(lambda: bot.slack.views)
+    await bot.settle_views()
+    _, view = bot.slack.latest_view()
+    assert inputs(view)["slack_file"]["element"]["initial_option"]["value"] == again["id"]
+    assert len(bot.slack.ephemerals) == 2
+
+
+async def test_opting_out_survives_a_restart(bot: Bot) -> None:
+    await bot.click(PROMPTS_OFF)
+    await eventually(lambda: bot.slack.responses)
+    await bot.restart()
+    file = bot.slack.add_file("jane.mp4", "video/mp4", VIDEO_BYTES)
+    await bot.event(upload_event([file]), event_id="Ev2")
+    await bot.event(upload_event([file], ts="1700000300.000100", user="U2"), event_id="Ev3")
+    await eventually(lambda: bot.slack.ephemerals)
+    await bot.settle()
+    assert [e.user for e in bot.slack.ephemerals] == ["U2"]
+
+
+@pytest.mark.parametrize("setting", ["dm", UploadPrompts.DM])
+async def test_upload_prompts_dm_prompts_only_in_a_dm_with_the_bot(
+    make_bot: BotFactory, setting: str
+) -> None:
+    bot = await make_bot(upload_prompts=setting)
+    file = bot.slack.add_file("jane.mp4", "video/mp4", VIDEO_BYTES)
+    await bot.event(upload_event([file]), event_id="Ev1")  # a channel
+    await bot.event(upload_event([file], channel="G1", channel_type="group"), event_id="Ev2")
+    await bot.event(upload_event([file], channel="D1", channel_type="im"), event_id="Ev3")
+    await eventually(lambda: bot.slack.ephemerals)
+    await bot.settle()
+    [prompt] = bot.slack.ephemerals
+    assert prompt.channel == "D1"
+    assert await uploads_recorded(bot) == [f"D1:{UPLOAD_TS}"]
+
+
+async def test_upload_prompts_off_prompts_nobody_and_the_shortcut_still_works(
+    make_bot: BotFactory,
+) -> None:
+    bot = await make_bot(upload_prompts=UploadPrompts.OFF)
+    file = bot.slack.add_file("jane.mp4", "video/mp4", VIDEO_BYTES)
+    await bot.event(upload_event([file]), event_id="Ev1")
+    await bot.event(upload_event([file], channel="D1", channel_type="im"), event_id="Ev2")
+    message = {"type": "message", "user": "U1", "ts": UPLOAD_TS, "files": [file]}
+    await bot.shortcut(message)
+    await eventually(lambda: bot.slack.views)  # the shortcut came after both uploads
+    await bot.settle_views()
+    await bot.settle()
+    assert bot.slack.ephemerals == [] and await uploads_recorded(bot) == []
+    assert bot.slack.calls_to("chat.postEphemeral") == []
 
 
 async def test_an_oversized_file_is_refused_in_the_form_before_any_download(bot: Bot) -> None:

@@ -31,7 +31,7 @@ IMAGE = {
     "train_image_url": "https://cdn.example.com/jane.png",
     "voice_name": "anna",
     "auto_fix_training_image": True,
-    "model_name": "phoenix-3",
+    "model_name": "phoenix-4",
     "intended_use": "Sales demos",
     "consent": True,
 }
@@ -170,12 +170,54 @@ async def test_image_request_sends_exactly_the_image_fields(bot: Bot) -> None:
     await bot.settle()
     assert bot.tavus.creates[0] == {
         "replica_name": "Jane photo",
-        "model_name": "phoenix-3",
+        "model_name": "phoenix-4",
         "train_image_url": "https://cdn.example.com/jane.png",
         "voice_name": "anna",
         "auto_fix_training_image": True,
         "callback_url": bot.tavus.creates[0]["callback_url"],
     }
+
+
+async def test_the_form_offers_each_model_with_what_it_means(bot: Bot) -> None:
+    _, view = await bot.open_form()
+    [picker] = [b["element"] for b in view["blocks"] if b.get("block_id") == "model_name"]
+    assert [(o["value"], o["description"]["text"]) for o in picker["options"]] == [
+        ("phoenix-4.5", "a watermarked preview in about a minute, then a few hours of tuning"),
+        ("phoenix-4", "ready in a few hours"),
+        ("phoenix-3", "legacy; video only"),
+    ]
+    assert picker["initial_option"]["value"] == "phoenix-4"
+
+
+@pytest.mark.parametrize("mode", ["video", "image"])
+async def test_phoenix_4_5_is_sent_by_name(bot: Bot, mode: str) -> None:
+    await bot.open_form()
+    inputs = {**(VIDEO if mode == "video" else IMAGE), "model_name": "phoenix-4.5"}
+    if mode == "image":
+        await switch(bot, "image", {"mode": "video"})
+    view_id, view = bot.slack.latest_view()
+    response = await bot.submit(view_id, view, inputs)
+    assert response.status_code == 200 and response.text == ""
+    await bot.settle()
+    [create] = bot.tavus.creates
+    assert create["model_name"] == "phoenix-4.5"
+    record = await bot.services.storage.run(store.get_request, 1)
+    assert record.request.model_name == "phoenix-4.5" and record.state is State.TRAINING
+
+
+async def test_phoenix_3_from_a_photo_is_refused_under_the_model(bot: Bot) -> None:
+    await bot.open_form()
+    image_view = await switch(bot, "image", {"mode": "video"})
+    view_id, _ = bot.slack.latest_view()
+    response = await bot.submit(view_id, image_view, {**IMAGE, "model_name": "phoenix-3"})
+    assert response.json() == {
+        "response_action": "errors",
+        "errors": {
+            "model_name": "Phoenix-3 cannot train from a photo: choose Phoenix-4.5 or Phoenix-4."
+        },
+    }
+    await bot.settle()
+    assert bot.tavus.creates == [] and bot.slack.messages == []
 
 
 async def test_without_public_url_no_callback_url_is_sent(bot: Bot) -> None:

@@ -1,10 +1,26 @@
-"""`/replica` end to end: signed command in, views.open out."""
+"""`/replica` end to end: signed command in, views.open out; or, for a subcommand (help,
+list, status, prompts), an answer only the asker sees, and never the form."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import json
+import secrets
 import time
+from typing import Any
 
-from tests.conftest import Bot, eventually
+import pytest
+import sqlite_utils
+
+from blocks.library import PAGE_SIZE
+from domain.request import Mode, ReplicaRequest, SlackOrigin
+from domain.subject import Subject, SubjectKind
+from handlers import commands
+from storage import replicas as store
+from storage import uploads
+from tests.conftest import Bot, BotFactory, eventually
+from tests.handlers.test_file_shares import upload_event
 
 
 async def test_bad_signature_is_rejected(bot: Bot) -> None:
@@ -102,3 +118,281 @@ async def test_help_explains_who_is_on_camera(bot: Bot) -> None:
     shown = str(answer["blocks"])
     assert "who is on camera" in shown and "what the replica is for" in shown
     assert "approve" in shown and "written consent" in shown
+
+
+# -- subcommands: list, status, prompts; a subcommand word is never a replica name ------------
+
+ADMIN = "UADMIN"
+_VIEWS = itertools.count(1)
+
+
+async def recorded(
+    bot: Bot,
+    name: str,
+    *,
+    requester: str = "U1",
+    subject: str | None = None,
+    owner: str | None = None,
+) -> int:
+    """A request in the database, as the form's submission records it (nothing posted)."""
+    request = ReplicaRequest(
+        replica_name=name,
+        mode=Mode.VIDEO,
+        train_video_url="https://media.example/video.mp4",
+        subject=Subject(SubjectKind.MEMBER, subject, "Sam Roe")
+        if subject
+        else Subject(SubjectKind.ME, requester, "Jane Doe"),
+        slack_file_owner=owner,
+        intended_use="Demos",
+    )
+    origin = SlackOrigin(requester_id=requester, channel_id="C1", team_id="T1")
+
+    def insert(db: sqlite_utils.Database) -> int | None:
+        return store.insert_request(
+            db,
+            view_id=f"VL{next(_VIEWS)}",
+            request=request,
+            origin=origin,
+            callback_token_hash=secrets.token_hex(16),
+        )
+
+    request_id = await bot.services.storage.run(insert)
+    assert request_id is not None
+    return request_id
+
+
+async def answer(bot: Bot, text: str, *, user: str = "U1") -> dict[str, Any]:
+    """`/replica text`: the ephemeral answer it is acknowledged with."""
+    response = await bot.command(text, user=user)
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    assert found["response_type"] == "ephemeral"
+    return found
+
+
+def shown(found: dict[str, Any]) -> str:
+    return json.dumps([found.get("text"), found.get("blocks")], ensure_ascii=False)
+
+
+async def people(bot: Bot) -> dict[str, int]:
+    """Requests by U1, of U1, from U1's footage, and one of nobody U1 knows."""
+    return {
+        "mine": await recorded(bot, "Jane – sales"),
+        "of me": await recorded(bot, "Jane by Sam", requester="U2", subject="U1"),
+        "my footage": await recorded(bot, "From Jane's clip", requester="U2", owner="U1"),
+        "other": await recorded(bot, "Sam alone", requester="U2"),
+    }
+
+
+async def test_list_shows_my_replicas_only(bot: Bot) -> None:
+    await people(bot)
+
+    found = await answer(bot, "list")
+
+    text = shown(found)
+    for name in ("Jane – sales", "Jane by Sam", "From Jane's clip"):
+        assert name in text
+    assert "Sam alone" not in text
+    assert found["text"] == "Your replicas"
+    assert len(found["blocks"]) <= 50
+    assert bot.slack.views == {}
+
+
+async def test_list_with_nothing_yet_says_how_to_start(bot: Bot) -> None:
+    found = await answer(bot, "list")
+    assert "no replicas yet" in shown(found) and "/replica" in shown(found)
+
+
+async def test_list_all_is_everyones_for_an_admin(make_bot: BotFactory) -> None:
+    bot = await make_bot(replica_admins=(ADMIN,))
+    await people(bot)
+
+    found = await answer(bot, "list all", user=ADMIN)
+
+    text = shown(found)
+    for name in ("Jane – sales", "Jane by Sam", "From Jane's clip", "Sam alone"):
+        assert name in text
+    assert found["text"] == "Everyone's replicas"
+
+
+async def test_list_all_is_refused_to_others_naming_the_admins(make_bot: BotFactory) -> None:
+    bot = await make_bot(replica_admins=(ADMIN,))
+    await people(bot)
+
+    found = await answer(bot, "list all")
+
+    assert "admins" in found["text"] and f"<@{ADMIN}>" in found["text"]
+    assert "Sam alone" not in shown(found)
+
+
+async def test_list_many_shows_a_page_and_points_to_home(bot: Bot) -> None:
+    for number in range(PAGE_SIZE + 5):
+        await recorded(bot, f"Take {number}")
+
+    found = await answer(bot, "list")
+
+    text = shown(found)
+    assert f"*Take {PAGE_SIZE + 4}*" in text and "*Take 0*" not in text  # newest first
+    assert f"1–{PAGE_SIZE} of {PAGE_SIZE + 5}" in text and "/replica status <name>" in text
+    assert len(found["blocks"]) <= 50
+
+
+async def test_status_by_name_finds_mine(bot: Bot) -> None:
+    await people(bot)
+
+    found = await answer(bot, "status by sam")
+
+    assert "Jane by Sam" in shown(found) and "Sam alone" not in shown(found)
+    assert found["text"] == "The replica matching “by sam”"
+
+
+async def test_status_by_replica_id(bot: Bot) -> None:
+    workflow = bot.services.workflow
+    request = ReplicaRequest(
+        replica_name="Jane – sales",
+        mode=Mode.VIDEO,
+        train_video_url="https://media.example/jane.mp4",
+        subject=Subject(SubjectKind.ME, "U1", "Jane Doe"),
+        intended_use="Demos",
+    )
+    accepted = await workflow.accept("VS1", request, SlackOrigin("U1", "C1", "T1"))
+    assert accepted is not None
+    workflow.start_submission(accepted)
+    await eventually(lambda: bot.tavus.creates)
+    await bot.settle()
+    await recorded(bot, "Another")
+
+    found = await answer(bot, "status r0001")
+
+    assert "Jane – sales" in shown(found) and "Training" in shown(found)
+    assert "Another" not in shown(found)
+
+
+async def test_status_with_no_match_says_so(bot: Bot) -> None:
+    await people(bot)
+
+    found = await answer(bot, "status Sam alone")  # someone else's: not found for U1
+
+    assert found["text"] == "No replica of yours matches “Sam alone”. `/replica list` lists yours."
+    assert not found.get("blocks")
+
+
+async def test_an_admins_status_searches_everyones(make_bot: BotFactory) -> None:
+    bot = await make_bot(replica_admins=(ADMIN,))
+    await people(bot)
+
+    found = await answer(bot, "status Sam alone", user=ADMIN)
+
+    assert "Sam alone" in shown(found)
+
+
+async def test_status_with_several_matches_lists_ten_at_most(bot: Bot) -> None:
+    for number in range(3):
+        await recorded(bot, f"Demo {number}")
+    found = await answer(bot, "status demo")
+    assert found["text"] == "3 replicas match “demo”"
+    assert all(f"Demo {number}" in shown(found) for number in range(3))
+
+    for number in range(3, PAGE_SIZE + 3):
+        await recorded(bot, f"Demo {number}")
+    found = await answer(bot, "status demo")
+    text = shown(found)
+    assert found["text"].startswith(f"More than {PAGE_SIZE} replicas match “demo”")
+    assert sum(f"Demo {number}*" in text for number in range(PAGE_SIZE + 3)) == PAGE_SIZE
+    assert "Type more of its name" in text
+
+
+async def test_status_text_is_escaped(bot: Bot) -> None:
+    # Slack sends & < > as entities; the query is read as typed and shown escaped.
+    await recorded(bot, "Tom & Jerry <3")
+
+    found = await answer(bot, "status Tom &amp; Jerry &lt;3")
+
+    assert "Tom &amp; Jerry &lt;3" in found["text"] and "<3" not in found["text"]
+    assert found["text"].startswith("The replica matching")
+
+
+@pytest.mark.parametrize(
+    ("text", "usage"),
+    [
+        ("status", "Usage: `/replica status"),
+        ("status   ", "Usage: `/replica status"),
+        ("list mine", "Usage: `/replica list`"),
+        ("list all please", "Usage: `/replica list`"),
+        ("prompts", "Usage: `/replica prompts on`"),
+        ("prompts off", "Usage: `/replica prompts on`"),
+        ("Prompts maybe", "Usage: `/replica prompts on`"),
+    ],
+)
+async def test_wrong_usage_gets_a_usage_line_not_the_form(bot: Bot, text: str, usage: str) -> None:
+    found = await answer(bot, text)
+
+    assert found["text"].startswith(usage)
+    assert bot.slack.views == {} and not bot.slack.calls_to("views.open")
+
+
+@pytest.mark.parametrize(
+    "text", [*sorted(commands.SUBCOMMANDS), "LIST", "Status", "Help me", "list all", "audit x"]
+)
+async def test_a_subcommand_word_never_opens_the_form(bot: Bot, text: str) -> None:
+    response = await bot.command(text)
+
+    assert response.status_code == 200
+    assert response.json()["response_type"] == "ephemeral"
+    await bot.settle()
+    assert not bot.slack.calls_to("views.open")
+
+
+async def test_a_name_that_only_contains_a_subcommand_word_opens_the_form(bot: Bot) -> None:
+    _, view = await bot.open_form("Listening Jane")
+    inputs = {b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"}
+    assert inputs["replica_name"]["initial_value"] == "Listening Jane"
+
+
+async def test_prompts_on_undoes_dont_ask_me_again(bot: Bot) -> None:
+    storage = bot.services.storage
+    await storage.run(uploads.set_prompts, "U1", wanted=False)
+    video = bot.slack.add_file("jane.mp4", "video/mp4", b"video")
+    await bot.event(upload_event([video]), event_id="EvP1")
+    await bot.settle()
+    assert bot.slack.ephemerals == []  # opted out: no offer
+
+    found = await answer(bot, "prompts on")
+
+    assert found["text"].startswith("Done: I'll offer to create a replica again")
+    assert await storage.run(uploads.prompts_wanted, "U1")
+    again = await answer(bot, "prompts ON")
+    assert again["text"].startswith("You already get those offers")
+    await bot.event(upload_event([video], ts="1700000200.000300"), event_id="EvP2")
+    offers = await eventually(lambda: bot.slack.ephemerals)
+    assert offers[0].user == "U1"
+
+
+async def test_a_slow_database_answers_by_response_url(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await recorded(bot, "Jane – sales")
+    monkeypatch.setattr(commands, "ANSWER_SECONDS", 0.05)
+    storage = bot.services.storage
+    busy = asyncio.ensure_future(storage.run(lambda db: time.sleep(0.5)))
+    await asyncio.sleep(0.05)  # the database thread is busy now
+
+    response = await bot.command("list")
+
+    assert response.status_code == 200 and response.text == ""  # acknowledged in time
+    answers = await eventually(lambda: bot.slack.responses)
+    assert answers[0]["response_type"] == "ephemeral"
+    assert "Jane – sales" in json.dumps(answers[0]["blocks"], ensure_ascii=False)
+    await busy
+
+
+async def test_help_lists_every_subcommand(make_bot: BotFactory) -> None:
+    bot = await make_bot(replica_admins=(ADMIN,))
+
+    everyone = shown(await answer(bot, "help"))
+    admin = shown(await answer(bot, "help", user=ADMIN))
+
+    for command in ("/replica list", "/replica status", "/replica prompts on", "/replica help"):
+        assert command in everyone and command in admin
+    assert "/replica list all" not in everyone and "/replica audit" not in everyone
+    assert "/replica list all" in admin and "/replica audit" in admin

@@ -22,9 +22,14 @@ def test_every_refused_token_is_explained_as_one(code: str) -> None:
         ("file_deleted", "was deleted from Slack"),
         ("ratelimited", "slow down"),
         ("invalid_auth", "check its Slack token"),
-        ("something_new", "(something_new): try again, or share the file again"),
-        ("", "(no reason given)"),
+        ("something_new", "would not hand the file to the bot: try again, or share the file"),
+        ("", "would not hand the file to the bot: try again, or share the file"),
     ],
 )
 def test_files_info_messages(code: str, says: str) -> None:
     assert says in files_info_message(code)
+
+
+def test_an_unknown_slack_error_code_is_for_the_log_not_the_requester() -> None:
+    assert "something_new" not in files_info_message("something_new")
+    assert "whoever runs the bot" in files_info_message("something_new")

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from blocks.upload_prompt import DISMISS_PROMPT
+from blocks.upload_prompt import DISMISS_PROMPT, PROMPTS_OFF
 from domain.states import State
 from storage import replicas as store
 from tests.conftest import Bot, eventually
@@ -93,11 +93,12 @@ async def test_a_redirect_within_slack_still_relays_the_file(bot: Bot) -> None:
 async def test_an_external_file_gets_no_button_and_is_never_downloaded(bot: Bot) -> None:
     file = bot.slack.add_file("jane.mp4", "video/mp4", VIDEO_BYTES, external=True)
 
-    await bot.event(upload_event([file]))
+    # In a DM with the bot (in a channel, a file Tavus can't use gets no prompt at all).
+    await bot.event(upload_event([file], channel="D1", channel_type="im"))
     await eventually(lambda: bot.slack.ephemerals)
 
     [prompt] = bot.slack.ephemerals
     assert "jane.mp4 is kept outside Slack" in prompt.text
     assert "upload the file itself to Slack" in prompt.text
-    assert [b["action_id"] for b in buttons(prompt.blocks)] == [DISMISS_PROMPT]
+    assert [b["action_id"] for b in buttons(prompt.blocks)] == [DISMISS_PROMPT, PROMPTS_OFF]
     assert bot.slack.download_requests == []

@@ -595,6 +595,11 @@ async def test_list_voices_retries_a_failed_page(
         ('["a list"]', None),
         ("[" * 100_000, None),
         ("plain text failure\n", "plain text failure"),
+        # A server's default status line is not Tavus's words (the log has the status).
+        ("404 page not found", None),
+        ("HTTP/1.1 403 Forbidden", None),
+        ("Forbidden", None),
+        ("Bad Gateway.", None),
         ("<html>502 Bad Gateway</html>", None),
         ("x" * 201, None),
         ("two\nlines", None),
