@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -26,6 +27,24 @@ class UploadPrompts(StrEnum):
     ALL = "all"  # every channel the bot is in, and DMs with it
     DM = "dm"  # only uploads in a DM with the bot
     OFF = "off"  # never: the "Create replica" shortcut and /replica still work
+
+
+class LogFormat(StrEnum):
+    """How log lines are written (LOG_FORMAT)."""
+
+    TEXT = "text"  # one readable line per record
+    JSON = "json"  # one JSON object per line, for log collectors
+
+
+class MediaStore(StrEnum):
+    """Where shared files are copied for Tavus to download (MEDIA_STORE)."""
+
+    LOCAL = "local"  # MEDIA_DIR, served by the bot at PUBLIC_URL/media/…
+    S3 = "s3"  # an S3-compatible bucket; Tavus gets a presigned link (no PUBLIC_URL needed)
+
+
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
 
 
 def is_http_url(value: str) -> bool:
@@ -78,6 +97,14 @@ class Settings:
     progress_update_seconds: float = 300.0
     # Where an upload gets the prompt offering a replica.
     upload_prompts: UploadPrompts = UploadPrompts.ALL
+    # A simulated Tavus inside the process: no key needed, nothing sent, nothing charged.
+    tavus_dry_run: bool = False
+    dry_run_training_seconds: float = 120.0  # a simulated training's length
+    log_format: LogFormat = LogFormat.TEXT
+    media_store: MediaStore = MediaStore.LOCAL
+    media_s3_bucket: str | None = None
+    media_s3_endpoint_url: str | None = None  # R2, MinIO…; None: AWS
+    media_s3_prefix: str = "replica-bot/"
 
     def __repr__(self) -> str:
         # Never let a token or key reach a log line through repr().
@@ -95,7 +122,13 @@ class Settings:
             f"replica_monthly_limit={self.replica_monthly_limit}, "
             f"consent_timeout_days={self.consent_timeout_days}, "
             f"progress_update_seconds={self.progress_update_seconds}, "
-            f"upload_prompts={str(self.upload_prompts)!r})"
+            f"upload_prompts={str(self.upload_prompts)!r}, "
+            f"tavus_dry_run={self.tavus_dry_run}, "
+            f"dry_run_training_seconds={self.dry_run_training_seconds}, "
+            f"log_format={str(self.log_format)!r}, media_store={str(self.media_store)!r}, "
+            f"media_s3_bucket={self.media_s3_bucket!r}, "
+            f"media_s3_endpoint_url={self.media_s3_endpoint_url!r}, "
+            f"media_s3_prefix={self.media_s3_prefix!r})"
         )
 
     @property
@@ -106,6 +139,12 @@ class Settings:
     @property
     def log_level_number(self) -> int:
         return logging.getLevelNamesMapping()[self.log_level]
+
+    @property
+    def can_relay_files(self) -> bool:
+        """Whether files shared in Slack can train replicas: Tavus can download the bot's
+        copy from PUBLIC_URL, or from a presigned link into the S3 bucket."""
+        return self.public_url is not None or self.media_store is MediaStore.S3
 
     def callback_url(self, token: str) -> str | None:
         """Where Tavus should report a training result, or None without a public URL."""
@@ -118,6 +157,9 @@ def database_path(environ: Mapping[str, str]) -> Path:
     """DATABASE_PATH, or its default. On its own because `bot.py export-audit` needs only the
     database: an operator exporting need not hold the Slack and Tavus credentials."""
     return Path(environ.get("DATABASE_PATH", "").strip() or "replica-bot.db")
+
+
+Choice = TypeVar("Choice", bound=StrEnum)
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -146,7 +188,20 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             "SLACK_SIGNING_SECRET is not set: the Signing Secret from the Slack app's Basic "
             "Information page (or set SLACK_APP_TOKEN to use Socket Mode)"
         )
-    tavus_key = required("TAVUS_API_KEY", "an API key from the Tavus Developer Portal")
+    dry_run = False
+    raw_dry_run = value("TAVUS_DRY_RUN").lower()
+    if raw_dry_run in TRUE_WORDS:
+        dry_run = True
+    elif raw_dry_run and raw_dry_run not in FALSE_WORDS:
+        problems.append(f"TAVUS_DRY_RUN must be true or false, got {raw_dry_run[:40]!r}")
+    # A dry run simulates Tavus inside the process: it needs no key.
+    tavus_key = value("TAVUS_API_KEY")
+    if not dry_run:
+        tavus_key = required(
+            "TAVUS_API_KEY",
+            "an API key from the Tavus Developer Portal (or TAVUS_DRY_RUN=true to try the bot "
+            "without Tavus)",
+        )
 
     public_url: str | None = value("PUBLIC_URL").rstrip("/") or None
     if public_url is not None and not is_http_url(public_url):
@@ -186,6 +241,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     poll_interval = seconds("POLL_INTERVAL_SECONDS", 300.0, 1.0)
     tavus_timeout = seconds("TAVUS_TIMEOUT_SECONDS", 30.0, 0.1)
     progress_update = seconds("PROGRESS_UPDATE_SECONDS", 300.0, 1.0)
+    dry_run_training = seconds("DRY_RUN_TRAINING_SECONDS", 120.0, 1.0)
 
     def slack_ids(name: str, *, groups: bool) -> tuple[str, ...]:
         """The ids in `name`, separated by commas or spaces, in order and once each."""
@@ -229,16 +285,30 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     if log_level not in LOG_LEVELS:
         problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
 
-    upload_prompts = UploadPrompts.ALL
-    raw_prompts = value("UPLOAD_PROMPTS").lower()
-    if raw_prompts:
-        if raw_prompts in UploadPrompts.__members__.values():
-            upload_prompts = UploadPrompts(raw_prompts)
-        else:
-            allowed = ", ".join(kind.value for kind in UploadPrompts)
-            problems.append(
-                f"UPLOAD_PROMPTS must be one of {allowed}, got {value('UPLOAD_PROMPTS')[:40]!r}"
-            )
+    def choice(name: str, kind: type[Choice], default: Choice) -> Choice:
+        """One of `kind`'s values (any case); `default` when unset."""
+        raw = value(name).lower()
+        if not raw:
+            return default
+        if raw in kind.__members__.values():
+            return kind(raw)
+        allowed = ", ".join(member.value for member in kind)
+        problems.append(f"{name} must be one of {allowed}, got {value(name)[:40]!r}")
+        return default
+
+    upload_prompts = choice("UPLOAD_PROMPTS", UploadPrompts, UploadPrompts.ALL)
+    log_format = choice("LOG_FORMAT", LogFormat, LogFormat.TEXT)
+    media_store = choice("MEDIA_STORE", MediaStore, MediaStore.LOCAL)
+    s3_bucket = value("MEDIA_S3_BUCKET") or None
+    s3_endpoint = value("MEDIA_S3_ENDPOINT_URL").rstrip("/") or None
+    s3_prefix = value("MEDIA_S3_PREFIX").strip("/")
+    s3_prefix = f"{s3_prefix}/" if s3_prefix else "replica-bot/"
+    if media_store is MediaStore.S3 and s3_bucket is None:
+        problems.append("MEDIA_S3_BUCKET is not set: the bucket to copy shared files to")
+    if s3_endpoint is not None and not is_http_url(s3_endpoint):
+        problems.append(
+            f"MEDIA_S3_ENDPOINT_URL must be an absolute http(s) URL, got {s3_endpoint!r}"
+        )
 
     if problems:
         raise SettingsError(problems)
@@ -264,4 +334,11 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         consent_timeout_days=consent_days,
         progress_update_seconds=progress_update,
         upload_prompts=upload_prompts,
+        tavus_dry_run=dry_run,
+        dry_run_training_seconds=dry_run_training,
+        log_format=log_format,
+        media_store=media_store,
+        media_s3_bucket=s3_bucket,
+        media_s3_endpoint_url=s3_endpoint,
+        media_s3_prefix=s3_prefix,
     )

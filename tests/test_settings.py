@@ -506,3 +506,44 @@ def test_a_bad_upload_prompts_value_is_reported_with_the_others() -> None:
 
 def test_repr_shows_where_uploads_are_prompted() -> None:
     assert "upload_prompts='dm'" in repr(load_settings(env(UPLOAD_PROMPTS="dm")))
+
+
+def test_a_dry_run_needs_no_tavus_key() -> None:
+    environment = {k: v for k, v in env().items() if k != "TAVUS_API_KEY"}
+    assert "TAVUS_API_KEY" in problems_for(environment)[0]
+    settings = load_settings({**environment, "TAVUS_DRY_RUN": "True"})
+    assert settings.tavus_dry_run and settings.tavus_api_key == ""
+    assert settings.dry_run_training_seconds == 120.0
+    assert load_settings(env(TAVUS_DRY_RUN="no")).tavus_dry_run is False
+
+
+def test_a_bad_dry_run_switch_is_one_line() -> None:
+    [problem] = problems_for(env(TAVUS_DRY_RUN="maybe"))
+    assert problem == "TAVUS_DRY_RUN must be true or false, got 'maybe'"
+
+
+def test_log_format_and_media_store_take_their_words_in_any_case() -> None:
+    settings = load_settings(
+        env(LOG_FORMAT="JSON", MEDIA_STORE="S3", MEDIA_S3_BUCKET="clips", MEDIA_S3_PREFIX="/a/b/")
+    )
+    assert (settings.log_format, settings.media_store) == ("json", "s3")
+    assert (settings.media_s3_bucket, settings.media_s3_prefix) == ("clips", "a/b/")
+    assert settings.can_relay_files  # a presigned link needs no PUBLIC_URL
+    local = load_settings(env(PUBLIC_URL=""))
+    assert (local.log_format, local.media_store, local.can_relay_files) == ("text", "local", False)
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be one of text, json, got 'xml'"),
+        ({"MEDIA_STORE": "ftp"}, "MEDIA_STORE must be one of local, s3, got 'ftp'"),
+        ({"MEDIA_STORE": "s3"}, "MEDIA_S3_BUCKET is not set: the bucket to copy shared files to"),
+        (
+            {"MEDIA_STORE": "s3", "MEDIA_S3_BUCKET": "b", "MEDIA_S3_ENDPOINT_URL": "minio:9000"},
+            "MEDIA_S3_ENDPOINT_URL must be an absolute http(s) URL, got 'minio:9000'",
+        ),
+    ],
+)
+def test_bad_operations_settings_are_one_line_each(changes: dict[str, str], problem: str) -> None:
+    assert problems_for(env(**changes)) == [problem]
