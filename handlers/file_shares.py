@@ -73,7 +73,7 @@ def register(surface: Surface) -> None:
         surface.sessions,
         surface.access,
     )
-    can_relay = surface.settings.public_url is not None
+    can_relay = surface.settings.can_relay_files
     prompts_setting = surface.settings.upload_prompts
 
     async def open_form_for(

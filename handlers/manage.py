@@ -80,7 +80,7 @@ def register(surface: Surface) -> None:
         surface.access,
     )
     manager, consent = workflow.manage, workflow.consent
-    can_relay = surface.settings.public_url is not None
+    can_relay = surface.settings.can_relay_files
 
     async def clicked_record(
         body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
