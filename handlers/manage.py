@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
+from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.manage import (
@@ -45,6 +47,7 @@ RENAME_FAILED = (
     "keeps failing, ask whoever runs the bot."
 )
 BAD_NAME = "Give it a name of 1 to 100 characters."
+ENDED = frozenset({State.DELETED, State.NOT_CREATED})  # nothing at Tavus to manage
 
 
 def _request_id(value: Any) -> int | None:
@@ -94,6 +97,28 @@ def register(surface: Surface) -> None:
         await _tell(body, client, respond, NOT_FOUND)
         return None
 
+    async def offer_dialog(
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        respond: AsyncRespond,
+        *,
+        what: str,
+        allowed: Callable[[ReplicaRecord, str], bool],
+        gone: Callable[[ReplicaRecord], bool],
+        dialog: Callable[[ReplicaRecord], View],
+    ) -> None:
+        """A button that opens a dialog about its replica, for those `allowed` to `what` it,
+        while it is not `gone`; everyone else is told why not."""
+        record = await clicked_record(body, client, respond)
+        if record is None:
+            return
+        if not allowed(record, body["user"]["id"]):
+            await _tell(body, client, respond, NOT_ALLOWED.format(what=what))
+        elif gone(record):
+            await _tell(body, client, respond, GONE.format(what=what))
+        else:
+            await client.views_open(trigger_id=body["trigger_id"], view=dialog(record))
+
     # -- rename ------------------------------------------------------------------------------
 
     @app.action(RENAME)
@@ -101,16 +126,15 @@ def register(surface: Surface) -> None:
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
     ) -> None:
         await ack()
-        record = await clicked_record(body, client, respond)
-        if record is None:
-            return
-        user_id = body["user"]["id"]
-        if not manager.may_manage(record, user_id):
-            await _tell(body, client, respond, NOT_ALLOWED.format(what="rename"))
-        elif record.replica_id is None or record.state in (State.DELETED, State.NOT_CREATED):
-            await _tell(body, client, respond, GONE.format(what="rename"))
-        else:
-            await client.views_open(trigger_id=body["trigger_id"], view=rename_modal(record))
+        await offer_dialog(
+            body,
+            client,
+            respond,
+            what="rename",
+            allowed=manager.may_manage,
+            gone=lambda record: record.replica_id is None or record.state in ENDED,
+            dialog=rename_modal,
+        )
 
     @app.view(RENAME_MODAL)
     async def on_rename_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -150,15 +174,15 @@ def register(surface: Surface) -> None:
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
     ) -> None:
         await ack()
-        record = await clicked_record(body, client, respond)
-        if record is None:
-            return
-        if not consent.may_withdraw(record, body["user"]["id"]):
-            await _tell(body, client, respond, NOT_ALLOWED.format(what="delete"))
-        elif record.state in (State.DELETED, State.NOT_CREATED) or record.delete_requested_at:
-            await _tell(body, client, respond, GONE.format(what="delete"))
-        else:
-            await client.views_open(trigger_id=body["trigger_id"], view=delete_modal(record))
+        await offer_dialog(
+            body,
+            client,
+            respond,
+            what="delete",
+            allowed=consent.may_withdraw,
+            gone=lambda record: record.state in ENDED or record.delete_requested_at is not None,
+            dialog=delete_modal,
+        )
 
     @app.view(DELETE_MODAL)
     async def on_delete_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
