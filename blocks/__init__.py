@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from slack_sdk.models.blocks import Block
+from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
 # Slack refuses a section (or context element) text over this many characters, and
 # slack_sdk raises before sending one.
@@ -66,3 +66,28 @@ class Message:
     def from_kwargs(cls, data: dict[str, Any]) -> Message:
         """Back from `as_kwargs()` (e.g. as stored in the outbox)."""
         return cls(text=str(data["text"]), blocks=Block.parse_all(data.get("blocks") or []))
+
+
+# Shown on everything the bot says in a dry run (TAVUS_DRY_RUN): status messages, thread
+# replies, DMs, the form, App Home and the replica list.
+DRY_RUN_NOTE = ":test_tube: *Dry run:* Tavus is simulated; nothing was sent to Tavus or charged."
+DRY_RUN_BLOCK_ID = "dry_run_note"
+MESSAGE_BLOCK_LIMIT = 50  # Slack refuses a message with more blocks
+
+
+def dry_run_block() -> ContextBlock:
+    """The dry run's marker, one context line."""
+    return ContextBlock(block_id=DRY_RUN_BLOCK_ID, elements=[MarkdownTextObject(text=DRY_RUN_NOTE)])
+
+
+def with_dry_run_note(message: Message, dry_run: bool = True) -> Message:
+    """`message` with the dry run's marker as its last block, and "(dry run)" after its
+    notification text, when `dry_run` (once: a message already marked is returned as it is)."""
+    blocks = message.blocks
+    if not dry_run or any(block.block_id == DRY_RUN_BLOCK_ID for block in blocks):
+        return message
+    if len(blocks) >= MESSAGE_BLOCK_LIMIT:
+        return message  # never a message Slack would refuse
+    if not blocks:  # with blocks, Slack shows them instead of the text
+        blocks = [SectionBlock(text=MarkdownTextObject(text=fit(message.text, TEXT_LIMIT)))]
+    return Message(text=f"{message.text} (dry run)", blocks=[*blocks, dry_run_block()])

@@ -19,7 +19,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from blocks import TEXT_LIMIT, Message, escape_within, fit
+from blocks import TEXT_LIMIT, Message, dry_run_block, escape_within, fit, with_dry_run_note
 from blocks.messages import MODE_NAMES, STATUS, status_label
 from blocks.replica_actions import action_buttons, preview_link, training_line
 from domain.record import ReplicaRecord
@@ -97,12 +97,16 @@ MINE_EMPTY = (
 )
 
 
-def home_view(mine: Page, everyone: Page | None, now: datetime | None = None) -> View:
+def home_view(
+    mine: Page, everyone: Page | None, now: datetime | None = None, *, dry_run: bool = False
+) -> View:
     """App Home: a New replica button, the viewer's replicas (requested by them or of them),
-    and for admins everyone's, a page at a time."""
+    and for admins everyone's, a page at a time. `dry_run`: the dry run's marker under the
+    title."""
     now = now or datetime.now(UTC)
     blocks: list[Block] = [
         HeaderBlock(text="Replicas"),
+        *([dry_run_block()] if dry_run else []),
         ActionsBlock(
             block_id="home_actions",
             elements=[
@@ -127,9 +131,17 @@ def home_view(mine: Page, everyone: Page | None, now: datetime | None = None) ->
     return View(type="home", blocks=blocks)
 
 
-def list_message(page: Page, now: datetime | None = None, *, title: str, empty: str) -> Message:
-    """`/replica list` and `/replica status`: the same items, visible only to the asker."""
+def list_message(
+    page: Page,
+    now: datetime | None = None,
+    *,
+    title: str,
+    empty: str,
+    dry_run: bool = False,
+) -> Message:
+    """`/replica list` and `/replica status`: the same items, visible only to the asker.
+    `dry_run`: with the dry run's marker."""
     now = now or datetime.now(UTC)
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"*{title}*"))]
     blocks += replica_list(page, now, empty=empty)
-    return Message(text=title, blocks=blocks)
+    return with_dry_run_note(Message(text=title, blocks=blocks), dry_run)

@@ -26,7 +26,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from blocks import plain_within
+from blocks import dry_run_block, plain_within
 from blocks.replica_form_consent import (
     CHECKED,
     CONSENT_LIMIT,
@@ -369,9 +369,12 @@ def _model(draft: FormDraft) -> InputBlock:
     )
 
 
-def build_replica_modal(draft: FormDraft, context: ModalContext, *, form_key: str) -> View:
+def build_replica_modal(
+    draft: FormDraft, context: ModalContext, *, form_key: str, dry_run: bool = False
+) -> View:
     """The request form for the draft's mode, prefilled with what the draft holds; its
-    private_metadata names the form's session, `form_key`.
+    private_metadata names the form's session, `form_key`. `dry_run`: the dry run's marker
+    first.
 
     Every mode renders the same block_id and action_id for the same field, so Slack keeps what
     the user typed there across any re-render.
@@ -402,6 +405,8 @@ def build_replica_modal(draft: FormDraft, context: ModalContext, *, form_key: st
         ]
     # Last: the attestation texts refer to what the form says above them.
     blocks += [_model(draft), *attestation_blocks(draft)]
+    if dry_run:
+        blocks.insert(0, dry_run_block())
     return View(
         type="modal",
         callback_id=CALLBACK_ID,

@@ -126,7 +126,7 @@ async def _answer(ack: AsyncAck, respond: AsyncRespond, work: Coroutine[Any, Any
 
 
 async def list_replicas(
-    storage: Storage, access: AccessPolicy, user_id: str, argument: str
+    storage: Storage, access: AccessPolicy, user_id: str, argument: str, *, dry_run: bool
 ) -> Message:
     """`/replica list [all]`."""
     admin = access.is_admin(user_id)
@@ -144,11 +144,11 @@ async def list_replicas(
     except sqlite3.Error:
         logger.exception("Could not read the replicas for %s's /replica list", user_id)
         return _said(NOT_READ)
-    return list_message(Page(records, 0, total), title=title, empty=empty)
+    return list_message(Page(records, 0, total), title=title, empty=empty, dry_run=dry_run)
 
 
 async def replica_status(
-    storage: Storage, access: AccessPolicy, user_id: str, argument: str
+    storage: Storage, access: AccessPolicy, user_id: str, argument: str, *, dry_run: bool
 ) -> Message:
     """`/replica status <name or replica id>`: the asker's replicas that match (an admin's
     search covers everyone's), the newest PAGE_SIZE of them."""
@@ -174,7 +174,7 @@ async def replica_status(
         title = ONE_MATCH.format(query=query)
     else:
         title = MATCHES.format(count=len(found), query=query)
-    message = list_message(Page(shown, 0, len(shown)), title=title, empty="")
+    message = list_message(Page(shown, 0, len(shown)), title=title, empty="", dry_run=dry_run)
     if len(found) > PAGE_SIZE:
         narrow = ContextBlock(elements=[MarkdownTextObject(text=NARROW)])
         message = Message(text=message.text, blocks=[*message.blocks, narrow])
@@ -196,6 +196,7 @@ async def prompts_on(storage: Storage, user_id: str, argument: str) -> Message:
 
 def register(surface: Surface) -> None:
     sessions, access, storage = surface.sessions, surface.access, surface.storage
+    dry_run = surface.settings.tavus_dry_run
 
     @surface.bolt.command(COMMAND)
     async def on_command(
@@ -216,10 +217,14 @@ def register(surface: Surface) -> None:
             await answer_audit(access, storage, client, ack, respond, command)
             return
         if word == LIST:
-            await _answer(ack, respond, list_replicas(storage, access, user_id, argument))
+            await _answer(
+                ack, respond, list_replicas(storage, access, user_id, argument, dry_run=dry_run)
+            )
             return
         if word == STATUS:
-            await _answer(ack, respond, replica_status(storage, access, user_id, argument))
+            await _answer(
+                ack, respond, replica_status(storage, access, user_id, argument, dry_run=dry_run)
+            )
             return
         if word == PROMPTS:
             await _answer(ack, respond, prompts_on(storage, user_id, argument))

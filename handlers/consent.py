@@ -10,6 +10,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
+from blocks import Message, with_dry_run_note
 from blocks.consent import (
     APPROVE,
     DECLINE,
@@ -53,7 +54,7 @@ def _ended(record: ReplicaRecord) -> str:
     return "this request has already been answered."
 
 
-def _answer_view(outcome: Outcome, user_id: str) -> dict[str, Any]:
+def _answer_view(outcome: Outcome, user_id: str) -> Message:
     """What the DM shows after an approver's click."""
     record = outcome.record
     answer = outcome.answer
@@ -67,11 +68,16 @@ def _answer_view(outcome: Outcome, user_id: str) -> dict[str, Any]:
         message = consent_declined(record)
     else:
         message = nothing_to_answer(record, _ended(record))
-    return message.as_kwargs()
+    return message
 
 
 def register(surface: Surface) -> None:
     app, consent = surface.bolt, surface.workflow.consent
+    dry_run = surface.settings.tavus_dry_run
+
+    def shown(message: Message) -> dict[str, Any]:
+        """A DM's new content: marked in a dry run, as the outbox marks what it posts."""
+        return with_dry_run_note(message, dry_run).as_kwargs()
 
     async def answer(body: dict[str, Any], respond: AsyncRespond, *, approve: bool) -> None:
         user_id = str(body["user"]["id"])
@@ -94,7 +100,7 @@ def register(surface: Surface) -> None:
             text = NOT_YOURS_TO_ANSWER.format(people=people)
             await respond(response_type="ephemeral", replace_original=False, text=text)
             return
-        await respond(replace_original=True, **_answer_view(outcome, user_id))
+        await respond(replace_original=True, **shown(_answer_view(outcome, user_id)))
 
     @app.action(APPROVE)
     async def on_approve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
@@ -127,7 +133,7 @@ def register(surface: Surface) -> None:
         else:
             revoked = outcome.answer is Answer.WITHDRAWN or was_revoked(record)
             message = deletion_underway(record, revoked=revoked)
-        await respond(replace_original=True, **message.as_kwargs())
+        await respond(replace_original=True, **shown(message))
 
     @app.action(REVOKE)
     async def on_revoke(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:

@@ -75,16 +75,25 @@ class FormSession:
     clicked: bool = False  # the draft is the user's now, no longer the bot's prefill
     rendered: dict[str, Any] | None = None  # the last view Slack took from us
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    dry_run: bool = False  # TAVUS_DRY_RUN: the form says so
 
     def view(self) -> View:
-        return build_replica_modal(self.draft, self.context, form_key=self.key)
+        return build_replica_modal(
+            self.draft, self.context, form_key=self.key, dry_run=self.dry_run
+        )
 
 
 class FormSessions:
     def __init__(
-        self, storage: Storage, *, remember: int = MAX_REMEMBERED, people: People | None = None
+        self,
+        storage: Storage,
+        *,
+        remember: int = MAX_REMEMBERED,
+        people: People | None = None,
+        dry_run: bool = False,
     ) -> None:
         self._storage = storage
+        self._dry_run = dry_run  # every form this opens or re-renders says it is a dry run
         self._remember = remember
         # Every door's form looks names up through these, so each fills the others' memory.
         self.people = people if people is not None else People()
@@ -115,7 +124,10 @@ class FormSessions:
         """
         files = [f.to_metadata() for f in context.slack_files if not f.is_stub]
         session = FormSession(
-            key=secrets.token_urlsafe(KEY_BYTES), context=replace(context, files=files), draft=draft
+            key=secrets.token_urlsafe(KEY_BYTES),
+            context=replace(context, files=files),
+            draft=draft,
+            dry_run=self._dry_run,
         )
         self._use(session)
         first = session.view()
@@ -180,7 +192,9 @@ class FormSessions:
             session = await self._load(key, view)
         if session is None and isinstance(found, ModalContext):
             # Opened before sessions existed: its whole context came in private_metadata.
-            session = FormSession(key=key, context=found, draft=read_form(_values(view)))
+            session = FormSession(
+                key=key, context=found, draft=read_form(_values(view)), dry_run=self._dry_run
+            )
         if session is None:
             logger.warning("Form %s names no session that is kept (expired?)", view_id)
             return None
@@ -205,6 +219,7 @@ class FormSessions:
             draft=read_form(_values(view)),
             acted_at=acted_at,
             clicked=acted_at is not None,
+            dry_run=self._dry_run,
         )
 
     async def click(

@@ -1,4 +1,5 @@
-"""Getting a Slack file: files.info and its checks, then the download, hop by hop, into a spool.
+"""Getting a Slack file: files.info and its checks, then the download, hop by hop, into a sink
+(a store's copy in the making: a spool on disk, or a multipart upload).
 
 The bot token goes to Slack's file hosts only (`is_slack_file_host`): redirects are followed by
 hand, each hop checked before anything is sent, and a link that leads elsewhere is refused.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import errno
 import hashlib
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import aiohttp
 import httpx
@@ -21,11 +23,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from domain.media import MAX_VIDEO_BYTES, VIDEO_REQUIREMENT, Mode, media_type
 from domain.slack_files import SlackFile, human_size, is_slack_file_host
-from media_relay.spool import Spool
 from media_relay.transport import AiohttpTransport
 from slack_access.errors import CREDENTIAL_ERRORS
 
-# Bytes handed to the disk thread at a time; one buffer is written while the next fills.
+# Bytes handed to the sink at a time; one buffer is written while the next fills.
 WRITE_BUFFER_BYTES = 4 * 1024 * 1024
 DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 # Slack's own chain is one or two hops (files.slack.com, then its file origin); more is a loop.
@@ -41,6 +42,10 @@ FILES_INFO_ERRORS = {
     "file_deleted": "That file was deleted from Slack: share it again and try again.",
     "ratelimited": "Slack is asking the bot to slow down: try again in a minute.",
 }
+STORE_FAILED = (
+    "The bot could not store the file on its server: ask whoever runs the bot to check its "
+    "log, or paste a link to the file instead."
+)
 TOKEN_REFUSED = (
     "Slack refused the bot's token, so it cannot fetch the file: ask whoever runs the bot to "
     "check its Slack token, or to reinstall the app."
@@ -67,6 +72,16 @@ def files_info_message(code: str) -> str:
         "Slack would not hand the file to the bot: try again, or share the file again. If it "
         "keeps happening, ask whoever runs the bot to check its log."
     )
+
+
+class Sink(Protocol):
+    """Where the download's bytes go. Both may raise RelayError (the store's own failure)."""
+
+    async def open(self) -> None:
+        """Called once Slack's answer passed its checks, before the first write."""
+
+    async def write(self, chunks: list[bytes]) -> None:
+        """Take the next bytes; may wait for earlier ones to be stored (back-pressure)."""
 
 
 @dataclass(frozen=True)
@@ -145,15 +160,15 @@ class Downloader:
             return f"{name} is {human_size(size)}. {VIDEO_REQUIREMENT}."
         return f"{name} is {human_size(size)}: photos must be under {human_size(self._max_bytes)}."
 
-    async def download(self, file: SlackFile, bot_token: str, spool: Spool) -> Downloaded:
-        """Stream the file into the spool, opened once Slack's answer passes its checks; its
+    async def download(self, file: SlackFile, bot_token: str, sink: Sink) -> Downloaded:
+        """Stream the file into the sink, opened once Slack's answer passes its checks; its
         size and sha256. `bot_token` goes to Slack's file hosts and nowhere else."""
         try:
             response = await self._open_download(file, bot_token)
             try:
                 self._check_answer(file, response)
-                await spool.open()
-                return await self._stream(file, response, spool)
+                await sink.open()
+                return await self._stream(file, response, sink)
             finally:
                 await response.aclose()
         except (httpx.ConnectError, httpx.ConnectTimeout) as error:
@@ -214,11 +229,11 @@ class Downloader:
         if length.isdigit() and (problem := self._too_big(file, int(length))):
             raise RelayError(problem, f"download of {file.id}: Content-Length {length}")
 
-    async def _stream(self, file: SlackFile, response: httpx.Response, spool: Spool) -> Downloaded:
+    async def _stream(self, file: SlackFile, response: httpx.Response, sink: Sink) -> Downloaded:
         total = buffered = 0
         chunks: list[bytes] = []
         # Hashed chunk by chunk as the bytes arrive: no second read of up to 750 MB. Here, not
-        # on the disk thread: there it slowed the slower half of the pipeline (a 1 GiB relay
+        # on the sink's thread: there it slowed the slower half of the pipeline (a 1 GiB relay
         # took twice as long, bench/README.md); here it fills the wait for that thread, and
         # hashlib lets go of the GIL while it hashes.
         digest = hashlib.sha256()
@@ -230,10 +245,10 @@ class Downloader:
             chunks.append(chunk)
             buffered += len(chunk)
             if buffered >= WRITE_BUFFER_BYTES:
-                await spool.write(chunks)
+                await sink.write(chunks)
                 chunks, buffered = [], 0
         if chunks:
-            await spool.write(chunks)
+            await sink.write(chunks)
         if total == 0:
             raise RelayError(
                 f"{file.name or 'The file'} is empty in Slack: share the file again.",
@@ -250,11 +265,7 @@ def disk_error(error: OSError) -> RelayError:
             "free some space, or paste a link to the file instead.",
             f"no space left for a relayed file: {error!r}",
         )
-    return RelayError(
-        "The bot could not store the file on its server: ask whoever runs the bot to check "
-        "its log, or paste a link to the file instead.",
-        f"could not store a relayed file: {error!r}",
-    )
+    return RelayError(STORE_FAILED, f"could not store a relayed file: {error!r}")
 
 
 def _leaves_slack(file: SlackFile, url: httpx.URL | str, hop: int) -> RelayError:

@@ -15,11 +15,12 @@ async def find_copy(
     storage: Storage, media_dir: Path, token: str, name: str
 ) -> tuple[Path, str, int] | None:
     """The file for a media URL: (path, content type, size), or None. The token is checked
-    before anything is looked up, and alone names the file on disk."""
+    before anything is looked up, and alone names the file on disk. Copies in a bucket
+    (MEDIA_STORE=s3) are never served here: Tavus fetches them from the bucket."""
     if not TOKEN_PATTERN.fullmatch(token):
         return None
     row = await storage.run(media_store.get_media_file, token)
-    if row is None or row.file_name != name:
+    if row is None or row.file_name != name or row.object_key is not None:
         return None
     path = copy_path(media_dir, token)
     try:

@@ -29,7 +29,7 @@ from settings import Settings
 from storage import outbox
 from storage import replicas as store
 from storage.database import Storage
-from tavus.client import TavusClient
+from tavus.api import TavusApi
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -69,7 +69,7 @@ class ConsentFlow:
         *,
         settings: Settings,
         storage: Storage,
-        tavus: TavusClient,
+        tavus: TavusApi,
         supervisor: Supervisor,
         commit: Commit,
         resume: Callable[[int], None],

@@ -20,8 +20,9 @@ from storage.database import Storage
 
 
 class HomeScreens:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, *, dry_run: bool = False) -> None:
         self._storage = storage
+        self._dry_run = dry_run  # TAVUS_DRY_RUN: the tab says so
 
     async def view(self, user_id: str) -> View:
         viewer = await self._storage.run(home.viewer, user_id)
@@ -33,7 +34,7 @@ class HomeScreens:
                 store.requests_of, None, limit=PAGE_SIZE, offset=offset
             )
             everyone = Page(records, offset, count)
-        return home_view(Page(mine, 0, total), everyone)
+        return home_view(Page(mine, 0, total), everyone, dry_run=self._dry_run)
 
 
 class HomeDoor:

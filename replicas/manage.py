@@ -15,7 +15,7 @@ from replicas.consent import Commit, ConsentFlow
 from storage import outbox
 from storage import replicas as store
 from storage.database import Storage
-from tavus.client import TavusClient
+from tavus.api import TavusApi
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class Renamed(StrEnum):
 
 class ReplicaManager:
     def __init__(
-        self, *, storage: Storage, tavus: TavusClient, consent: ConsentFlow, commit: Commit
+        self, *, storage: Storage, tavus: TavusApi, consent: ConsentFlow, commit: Commit
     ) -> None:
         self._storage = storage
         self._tavus = tavus

@@ -40,11 +40,12 @@ import sqlite_utils
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.views import View
 
-from blocks import Message
+from blocks import Message, with_dry_run_note
 from blocks.messages import moved_to_dm_notice, reply_message, status_message
 from domain.consent import ConsentEventKind
 from domain.consent import posted as posted_event
 from domain.record import ReplicaRecord
+from replicas.metrics import Metrics
 from replicas.notifier import Posted, SlackNotifier
 from slack_access.errors import (
     CANNOT_POST_HERE,
@@ -168,11 +169,20 @@ class HomeScreens(Protocol):
 
 class OutboxWorker:
     def __init__(
-        self, storage: Storage, notifier: SlackNotifier, homes: HomeScreens | None = None
+        self,
+        storage: Storage,
+        notifier: SlackNotifier,
+        homes: HomeScreens | None = None,
+        *,
+        dry_run: bool = False,
+        metrics: Metrics | None = None,
     ) -> None:
         self._storage = storage
+        self._metrics = metrics if metrics is not None else Metrics()
         self._notifier = notifier
         self._homes = homes
+        # TAVUS_DRY_RUN: every message posted or edited carries the dry run's marker.
+        self._dry_run = dry_run
         self._wake = asyncio.Event()
         self._busy: dict[store.Lane, asyncio.Task[None]] = {}  # lane -> its delivery
         # Lanes whose last delivery failed in a way the database could not record (it was
@@ -367,12 +377,15 @@ class OutboxWorker:
             reason = _reason(error) if isinstance(error, SlackApiError) else str(error)
             logger.error("Slack refused %s (%s); giving up on it", row.key, reason)
             await self._write(store.mark_failed, row.id, reason)
+            self._metrics.delivery("failed")
             return
         except _Unsettleable as error:
             logger.error("Giving up on %s: %s", row.key, error)
             await self._write(store.mark_failed, row.id, str(error))
+            self._metrics.delivery("failed")
             return
         await self._write(self._record_sent, row, record, posted)
+        self._metrics.delivery("sent")
         if record is not None and row.kind == store.STATUS:
             self._start_permalink(record.id, posted)
 
@@ -446,6 +459,7 @@ class OutboxWorker:
         if age > GIVE_UP_AFTER:
             logger.error("Giving up on %s after %s: %s", row.key, age, retry)
             await self._write(store.mark_failed, row.id, str(retry))
+            self._metrics.delivery("failed")
             return
         delay = retry.after
         if delay is None:
@@ -457,6 +471,7 @@ class OutboxWorker:
             delay,
         )
         at = datetime.now(UTC) + timedelta(seconds=delay)
+        self._metrics.delivery("retried")
         try:
             await self._write(store.retry_later, row.id, at, str(retry), settled=retry.settled)
         except Exception as error:
@@ -468,7 +483,9 @@ class OutboxWorker:
             # An edit is safe to repeat: no doubt to resolve.
             await self._call(
                 self._notifier.update(
-                    record.message_channel_id, record.message_ts, status_message(record)
+                    record.message_channel_id,
+                    record.message_ts,
+                    with_dry_run_note(status_message(record), self._dry_run),
                 )
             )
             return Posted(record.message_channel_id, record.message_ts)
@@ -607,6 +624,7 @@ class OutboxWorker:
             raise _Retry(f"could not read Slack's clock: {_reason(error)}") from error
         target = store.Target(place.channel_id, place.thread_ts, key, f"{floor:.6f}")
         await self._write(store.claim, row.id, target)
+        message = with_dry_run_note(message, self._dry_run)
         return await self._call(
             self._notifier.post(place.channel_id, message, thread_ts=place.thread_ts, key=key),
             posts=True,

@@ -12,6 +12,7 @@ import logging
 import random
 import sqlite3
 
+from replicas.metrics import Metrics
 from replicas.workflow import ReplicaWorkflow
 from tavus.errors import TavusAuthError, TavusError, TavusServerError, TavusUnreachableError
 
@@ -38,8 +39,10 @@ class Reconciler:
         workflow: ReplicaWorkflow,
         interval_seconds: float,
         first_round_seconds: float = FIRST_ROUND_SECONDS,
+        metrics: Metrics | None = None,
     ) -> None:
         self._workflow = workflow
+        self._metrics = metrics if metrics is not None else Metrics()
         self._interval = interval_seconds
         self._first = min(first_round_seconds, interval_seconds)
         self.rounds = 0  # completed rounds, for the health check and tests
@@ -67,6 +70,11 @@ class Reconciler:
             await asyncio.sleep(next_delay(self._interval, failures))
 
     async def round(self) -> None:
+        """One round (`_round`), timed and counted."""
+        with self._metrics.polling_round():
+            await self._round()
+
+    async def _round(self) -> None:
         """Every open request once, each on its own: one request's fault is logged with its
         traceback and that request is skipped for a growing number of rounds, while the
         others go on. Raises TavusError when Tavus was unavailable, so the loop backs off."""

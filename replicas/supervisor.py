@@ -14,13 +14,16 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from replicas.metrics import Metrics
+
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 3600.0
 
 
 class Supervisor:
-    def __init__(self) -> None:
+    def __init__(self, metrics: Metrics | None = None) -> None:
+        self._metrics = metrics if metrics is not None else Metrics()
         self._work: set[asyncio.Task[Any]] = set()
         self._loops: dict[str, asyncio.Task[None]] = {}
 
@@ -35,6 +38,7 @@ class Supervisor:
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._work.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:
+            self._metrics.background_failure()
             logger.error("%s failed", task.get_name(), exc_info=error)
 
     async def idle(self) -> None:

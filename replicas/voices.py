@@ -11,7 +11,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from tavus.client import TavusClient, Voice
+from tavus.api import TavusApi
+from tavus.client import Voice
 from tavus.errors import TavusError
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ RETRY_SECONDS = 60.0  # after a failed refresh, serve the old list this long bef
 class VoiceCatalog:
     def __init__(
         self,
-        tavus: TavusClient,
+        tavus: TavusApi,
         *,
         max_age: float = CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,

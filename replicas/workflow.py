@@ -41,13 +41,15 @@ from replicas.ambiguous import match_creates
 from replicas.callbacks import CallbackVerdict, hash_token, parse_callback
 from replicas.consent import ConsentFlow
 from replicas.manage import ReplicaManager
+from replicas.metrics import Metrics
 from replicas.outbox import OutboxWorker
 from replicas.supervisor import Supervisor
 from settings import Settings
 from storage import outbox
 from storage import replicas as store
 from storage.database import Storage
-from tavus.client import ListedReplica, TavusClient
+from tavus.api import TavusApi
+from tavus.client import ListedReplica
 from tavus.errors import (
     TavusAuthError,
     TavusError,
@@ -75,12 +77,14 @@ class ReplicaWorkflow:
         *,
         settings: Settings,
         storage: Storage,
-        tavus: TavusClient,
+        tavus: TavusApi,
         relay: MediaRelay,
         outbox: OutboxWorker,
         supervisor: Supervisor,
+        metrics: Metrics | None = None,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics if metrics is not None else Metrics()
         self._storage = storage
         self._tavus = tavus
         self._relay = relay
@@ -205,6 +209,7 @@ class ReplicaWorkflow:
             self._submitting.discard(request_id)
 
         logger.info("Request %s: Tavus is training replica %s", request_id, created.replica_id)
+        self._metrics.create_sent("created")
 
         def training(db: sqlite_utils.Database) -> ReplicaRecord:
             if store.mark_training(db, request_id, created.replica_id, created.status):
@@ -237,11 +242,13 @@ class ReplicaWorkflow:
 
     async def _create_failed(self, request_id: int, error: TavusError) -> None:
         if isinstance(error, TavusAuthError):
+            self._metrics.create_sent("refused")
             logger.error(
                 "Tavus rejected TAVUS_API_KEY (HTTP %s): %s", error.status_code, error.body_start
             )
             await self._not_created(request_id, reasons.refused(error))
         elif isinstance(error, TavusRejectedError):
+            self._metrics.create_sent("refused")
             logger.warning(
                 "Tavus refused request %s: HTTP %s %s",
                 request_id,
@@ -250,11 +257,13 @@ class ReplicaWorkflow:
             )
             await self._not_created(request_id, reasons.refused(error))
         elif error.may_have_taken_effect:
+            self._metrics.create_sent("uncertain")
             logger.error(
                 "Create for request %s is ambiguous: %s %s", request_id, error, error.body_start
             )
             await self._uncertain(request_id, reasons.ambiguous(error))
         else:
+            self._metrics.create_sent("unreachable")
             logger.error("Create for request %s never reached Tavus: %s", request_id, error)
             await self._not_created(request_id, reasons.TAVUS_UNREACHABLE)
 
@@ -389,6 +398,7 @@ class ReplicaWorkflow:
             self._resume(record.id)
         elif record.state is State.SUBMITTING and record.replica_id is None:
             # Sent, but the process stopped before Tavus's answer was recorded.
+            self._metrics.create_sent("uncertain")
             await self._uncertain(record.id, reasons.RESTARTED)
         elif record.replica_id is not None:
             await self.check_replica(record.id, record.replica_id)
@@ -490,6 +500,7 @@ class ReplicaWorkflow:
                 db, request_id, result
             ):
                 outbox.announce(db, request_id, ReplyKind.OUTCOME)
+                self._metrics.result_announced(stage)
                 verdict = CallbackVerdict.APPLIED
             elif stage is None or stage is State.PREVIEW_READY:
                 before = store.note_tavus_status(db, request_id, result)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -18,14 +18,17 @@ from handlers import (
     home,
     manage,
     media,
+    metrics,
     replica_modal,
     tavus_callback,
 )
 from handlers.form_sessions import FormSessions
 from handlers.surface import Door, Surface
 from media_relay.relay import MediaRelay
+from media_relay.s3_store import S3Store
 from replicas.access import AccessPolicy
 from replicas.home import HomeDoor, HomeScreens
+from replicas.metrics import METRICS, Metrics
 from replicas.notifier import SlackNotifier
 from replicas.outbox import OutboxWorker
 from replicas.reconciler import Reconciler
@@ -34,11 +37,13 @@ from replicas.voices import VoiceCatalog
 from replicas.workflow import ReplicaWorkflow
 from server.readiness import Readiness, slack_token_check, tavus_key_check
 from server.socket_mode import SocketModeConnection, SocketModeTiming
-from settings import Settings
+from settings import MediaStore, Settings
 from slack_access.clients import SlackClients
 from storage.database import Storage
+from tavus.api import TavusApi
 from tavus.client import TavusClient
 from tavus.errors import TavusAuthError, TavusError
+from tavus.simulated import SimulatedTavus, dry_run_intervals
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +56,7 @@ SHUTDOWN_GRACE_SECONDS = 4.0  # SIGTERM to exit stays well within 10 s
 class Services:
     settings: Settings
     storage: Storage
-    tavus: TavusClient
+    tavus: TavusApi  # SimulatedTavus in a dry run
     voices: VoiceCatalog
     workflow: ReplicaWorkflow
     relay: MediaRelay
@@ -64,6 +69,8 @@ class Services:
     access: AccessPolicy
     home: HomeDoor
     socket: SocketModeConnection | None  # None in HTTP mode
+    metrics: Metrics  # what GET /metrics serves
+    slack_clients: SlackClients  # Slack for everything but Bolt's listeners
 
 
 SERVICES = web.AppKey("services", Services)
@@ -81,6 +88,7 @@ DOORS: tuple[Door, ...] = (
     tavus_callback,
     health,
     media,
+    metrics,
 )
 
 
@@ -101,22 +109,40 @@ def build_services(settings: Settings, socket_timing: SocketModeTiming | None = 
     # Bolt's listeners get their client from Bolt; everything else asks this.
     clients = SlackClients(slack)
     storage = Storage(settings.database_path)
-    tavus = TavusClient(
-        settings.tavus_api_url,
-        settings.tavus_api_key,
-        timeout_seconds=settings.tavus_timeout_seconds,
-    )
+    # What GET /metrics serves: counted by the services below, read from storage when scraped.
+    meters = Metrics()
+    tavus: TavusApi
+    if settings.tavus_dry_run:
+        # TAVUS_DRY_RUN: Tavus simulated in this process; no Tavus call leaves the machine.
+        settings = dry_run_settings(settings)
+        tavus = SimulatedTavus(training_seconds=settings.dry_run_training_seconds)
+    else:
+        tavus = TavusClient(
+            settings.tavus_api_url,
+            settings.tavus_api_key,
+            timeout_seconds=settings.tavus_timeout_seconds,
+            observe=meters.tavus_call,
+        )
     voices = VoiceCatalog(tavus)
     relay = MediaRelay(
         media_dir=settings.media_dir,
         storage=storage,
         slack=clients,
         public_url=settings.public_url,
+        store=_media_store(settings),
         slack_api_url=settings.slack_api_url,  # its origin may get the token, as Slack's do
     )
-    outbox = OutboxWorker(storage, SlackNotifier(clients), HomeScreens(storage))
+    dry_run = settings.tavus_dry_run  # every message, the form and App Home say so
+    outbox = OutboxWorker(
+        storage,
+        SlackNotifier(clients),
+        HomeScreens(storage, dry_run=dry_run),
+        dry_run=dry_run,
+        metrics=meters,
+    )
     # Every background task: the workflow's finite work and the loops below.
-    supervisor = Supervisor()
+    supervisor = Supervisor(meters)
+    meters.watch(storage, supervisor)
     workflow = ReplicaWorkflow(
         settings=settings,
         storage=storage,
@@ -124,10 +150,11 @@ def build_services(settings: Settings, socket_timing: SocketModeTiming | None = 
         relay=relay,
         outbox=outbox,
         supervisor=supervisor,
+        metrics=meters,
     )
-    reconciler = Reconciler(workflow, settings.poll_interval_seconds)
+    reconciler = Reconciler(workflow, settings.poll_interval_seconds, metrics=meters)
     # Every door of the form (/replica, the upload prompt, the shortcut) shares its sessions.
-    sessions = FormSessions(storage)
+    sessions = FormSessions(storage, dry_run=dry_run)
     # Who may create (REPLICA_CREATORS, REPLICA_ADMINS, REPLICA_MONTHLY_LIMIT): the one place
     # that decides, for every door and the form's submission.
     access = AccessPolicy(settings, storage, clients)
@@ -162,7 +189,21 @@ def build_services(settings: Settings, socket_timing: SocketModeTiming | None = 
         access=access,
         home=home_door,
         socket=socket,
+        metrics=meters,
+        slack_clients=clients,
     )
+
+
+def dry_run_settings(settings: Settings) -> Settings:
+    """A dry run's timing: its simulated training takes DRY_RUN_TRAINING_SECONDS (minutes,
+    not hours), so polling and progress updates are tightened to match
+    (tavus/simulated.py, dry_run_intervals); never less often than the settings ask."""
+    poll, progress = dry_run_intervals(
+        settings.dry_run_training_seconds,
+        settings.poll_interval_seconds,
+        settings.progress_update_seconds,
+    )
+    return replace(settings, poll_interval_seconds=poll, progress_update_seconds=progress)
 
 
 def create_app(
@@ -177,10 +218,11 @@ def create_app(
     slack_path = None if services.socket is not None else SLACK_EVENTS_PATH
     web_app = web.Application() if slack_path is None else services.bolt.web_app(path=slack_path)
     web_app[SERVICES] = services
+    web_app[METRICS] = services.metrics  # for GET /metrics (handlers/metrics.py)
     surface = Surface(
         bolt=services.bolt,
         web_app=web_app,
-        settings=settings,
+        settings=services.settings,  # a dry run's timing included
         storage=services.storage,
         workflow=services.workflow,
         voices=services.voices,
@@ -202,7 +244,18 @@ def create_app(
             await socket.open()
         else:
             logger.info("Slack: HTTP mode; Slack sends requests to POST %s", SLACK_EVENTS_PATH)
+        if services.settings.tavus_dry_run:
+            effective = services.settings
+            logger.warning(
+                "TAVUS_DRY_RUN: a dry run. Tavus is simulated in this process: nothing is sent "
+                "to Tavus and nothing is charged (training takes %g s; polled every %g s)",
+                effective.dry_run_training_seconds,
+                effective.poll_interval_seconds,
+            )
         await services.storage.open()
+        # Slack calls from here on go through one session, traced for the metrics.
+        trace = services.metrics.slack_trace(services.settings.slack_api_url)
+        services.slack_clients.open_session([trace])
         supervisor = services.supervisor
         supervisor.spawn(services.readiness.slack.problem(), "check the Slack token")
         supervisor.spawn(_warm_voice_cache(services.voices), "check the Tavus key and load voices")
@@ -225,11 +278,25 @@ def create_app(
         await services.relay.aclose()
         await services.voices.close()
         await services.tavus.aclose()
+        await services.slack_clients.aclose()
         await services.storage.close()
 
     web_app.on_startup.append(start)
     web_app.on_cleanup.append(stop)
     return web_app
+
+
+def _media_store(settings: Settings) -> S3Store | None:
+    """Where shared files are copied for Tavus: an S3-compatible bucket with MEDIA_STORE=s3;
+    None for MEDIA_DIR (the relay's default)."""
+    if settings.media_store is not MediaStore.S3:
+        return None
+    assert settings.media_s3_bucket is not None  # settings refuse s3 without a bucket
+    return S3Store(
+        bucket=settings.media_s3_bucket,
+        prefix=settings.media_s3_prefix,
+        endpoint_url=settings.media_s3_endpoint_url,
+    )
 
 
 async def _warm_voice_cache(voices: VoiceCatalog) -> None:

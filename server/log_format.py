@@ -4,21 +4,37 @@ Request paths, headers and bodies reach log messages; a newline in one of them w
 stranger write a line of their own that looks like the bot's. Control characters are written
 as escapes (`\\n`, `\\x1b`), so every record starts on a line of its own; tracebacks appended
 after it keep their lines.
+
+LOG_FORMAT=json writes each record as one JSON object on one line instead (`JsonFormatter`):
+time, level, logger, message, and the traceback when there is one, every control character
+and line separator escaped inside its string.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp.http_exceptions import HttpProcessingError
+
+from settings import LogFormat
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # The C0 and C1 control characters, and the two Unicode characters that also end a line
 # (str.splitlines splits on all of them).
 _CONTROL_CODES = [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]
 _ESCAPES = {code: chr(code).encode("unicode_escape").decode("ascii") for code in _CONTROL_CODES}
+# json.dumps escapes C0 controls itself; these it leaves as they are (ensure_ascii=False keeps
+# other text readable), though a line reader may split on them, and lone surrogates (bytes a
+# request's text could not decode) would not be UTF-8. Escaped the JSON way, they read back
+# as the same characters.
+_JSON_ESCAPES = {
+    code: f"\\u{code:04x}" for code in [*_CONTROL_CODES, *range(0xD800, 0xE000)] if code >= 0x7F
+}
 _REASON_CHARS = 100
 
 
@@ -34,6 +50,28 @@ class OneLineFormatter(logging.Formatter):
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         return escape_controls(super().formatMessage(record))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line: `time` (UTC, ISO 8601, milliseconds), `level`,
+    `logger`, `message`; `exception` (the traceback) and `stack` when the record has them."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False).translate(_JSON_ESCAPES)
 
 
 def shorten_malformed_http(record: logging.LogRecord) -> bool:
@@ -94,11 +132,12 @@ def _remote(record: logging.LogRecord) -> object:
     return args[0] if isinstance(args, tuple) and args else "?"
 
 
-def configure(level: int) -> None:
-    """Log to stderr at `level`, one line per record; malformed HTTP in one line, running out of
-    file descriptors in one line a minute."""
+def configure(level: int, fmt: LogFormat = LogFormat.TEXT) -> None:
+    """Log to stderr at `level`, one line per record (text, or a JSON object with `fmt` json);
+    malformed HTTP in one line, running out of file descriptors in one line a minute."""
     handler = logging.StreamHandler()
-    handler.setFormatter(OneLineFormatter(FORMAT))
+    formatter = JsonFormatter() if fmt is LogFormat.JSON else OneLineFormatter(FORMAT)
+    handler.setFormatter(formatter)
     logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger("aiohttp.server").addFilter(shorten_malformed_http)
     # httpx logs every request's full URL at INFO; a relayed file's redirect URLs carry

@@ -26,7 +26,7 @@ from slack_access.errors import SLACK_ERRORS
 from storage import outbox as outbox_store
 from storage.database import Storage
 from storage.replicas import utc_now
-from tavus.client import TavusClient
+from tavus.api import TavusApi
 from tavus.errors import TavusAuthError, TavusError
 
 logger = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def slack_token_check(slack: SlackClients) -> CachedCheck:
     return CachedCheck("slack", check)
 
 
-def tavus_key_check(tavus: TavusClient) -> CachedCheck:
+def tavus_key_check(tavus: TavusApi) -> CachedCheck:
     async def check() -> str | None:
         try:
             await tavus.check_key()

@@ -9,6 +9,9 @@ the retry handlers. Serving several installations changes this class, not its ca
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 
@@ -29,6 +32,26 @@ class SlackClients:
         """The client for the workspace `team_id` (of Enterprise Grid org `enterprise_id`);
         None for either: the bot's own installation. Callers share it: never modify it."""
         return self._client
+
+    def open_session(self, trace_configs: Sequence[aiohttp.TraceConfig] = ()) -> None:
+        """Give the client an aiohttp session of the bot's own, traced with `trace_configs`
+        (metrics): Bolt's per-request clients and copies of the client share it. Without one,
+        slack_sdk opens a session per call; this one keeps that behaviour (a connection per
+        call, never reused, so a post is never sent on a connection Slack has dropped) and
+        the client's timeout. Needs a running event loop; `aclose` closes it."""
+        if self._client.session is not None:
+            return
+        self._client.session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self._client.timeout),
+            connector=aiohttp.TCPConnector(force_close=True),
+            trace_configs=list(trace_configs),
+        )
+
+    async def aclose(self) -> None:
+        """Close the session `open_session` opened; calls after it open their own again."""
+        session, self._client.session = self._client.session, None
+        if session is not None:
+            await session.close()
 
     def token_for(self, team_id: str | None, enterprise_id: str | None) -> str:
         """The bot token of that workspace, for requests the Web API client does not make

@@ -24,6 +24,9 @@ class MediaRow:
     content_type: str
     size: int
     created_at: str
+    # Where an S3 store keeps the copy; both None for a copy in MEDIA_DIR (named by its token).
+    bucket: str | None = None
+    object_key: str | None = None
 
 
 def _row(values: dict[str, Any]) -> MediaRow:
@@ -39,7 +42,10 @@ def insert_media_file(
     file_name: str,
     content_type: str,
     size: int,
+    bucket: str | None = None,
+    object_key: str | None = None,
 ) -> MediaRow:
+    """`bucket` and `object_key`: where an S3 store keeps the copy (None: MEDIA_DIR)."""
     row = MediaRow(
         token=token,
         request_id=request_id,
@@ -48,11 +54,13 @@ def insert_media_file(
         content_type=content_type,
         size=size,
         created_at=utc_now(),
+        bucket=bucket,
+        object_key=object_key,
     )
     with db.atomic():
         db.execute(
             f"""INSERT INTO {MEDIA} (token, request_id, slack_file_id, file_name, content_type,
-                size, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                size, created_at, bucket, object_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 row.token,
                 row.request_id,
@@ -61,6 +69,8 @@ def insert_media_file(
                 row.content_type,
                 row.size,
                 row.created_at,
+                row.bucket,
+                row.object_key,
             ],
         )
     return row
@@ -80,7 +90,7 @@ def expired_media_files(db: sqlite_utils.Database, created_before: str) -> list[
     longer be trained: finished, or gone. An open request keeps its file, however old."""
     cursor = db.execute(
         f"""SELECT m.token, m.request_id, m.slack_file_id, m.file_name, m.content_type, m.size,
-                m.created_at
+                m.created_at, m.bucket, m.object_key
             FROM {MEDIA} AS m LEFT JOIN {REQUESTS} AS r ON r.id = m.request_id
             WHERE m.created_at < ? AND (r.id IS NULL OR NOT (r.{IS_OPEN}))
             ORDER BY m.created_at""",

@@ -320,3 +320,13 @@ def create_prompt_opt_outs(db: sqlite_utils.Database) -> None:
     """People who asked not to be offered a replica after each upload ("Don't ask me again";
     `/replica prompts on` removes them)."""
     db.table("upload_prompt_opt_outs").create({"user_id": str, "since": str}, pk="user_id")
+
+
+@migrations()
+def add_media_objects(db: sqlite_utils.Database) -> None:
+    """Relayed copies kept in an S3-compatible bucket (MEDIA_STORE=s3): the bucket and object
+    key of each, so the sweep deletes the very object whatever the settings say now. Both are
+    NULL for a copy in MEDIA_DIR."""
+    media = db.table("media_files")
+    media.add_column("bucket", str)
+    media.add_column("object_key", str)

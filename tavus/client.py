@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,6 +39,10 @@ PAGE_SIZE = 100  # the documented maximum of /v2/voices; also used for /v2/repli
 MAX_PAGES = 200  # a bound in case the API ever stops reporting total_count
 READ_RETRIES = 2
 MAX_THUMBNAIL_URL_CHARS = 2_000
+
+# Told of every request sent (each attempt): method, path, the answer's status (None: no
+# answer) and the seconds until it came. Metrics use it; the client knows nothing of them.
+CallObserver = Callable[[str, str, int | None, float], None]
 
 
 @dataclass(frozen=True)
@@ -148,7 +153,9 @@ class TavusClient:
         *,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         transport: httpx.AsyncBaseTransport | None = None,
+        observe: CallObserver | None = None,
     ) -> None:
+        self._observe = observe
         self._http = httpx.AsyncClient(
             base_url=base_url,
             headers={"x-api-key": api_key, "accept": "application/json"},
@@ -318,7 +325,7 @@ class TavusClient:
         """One call; a TavusError subclass for every failure. `empty_ok`: a 2xx answer need
         not be a JSON object (PATCH's and DELETE's have no body schema)."""
         try:
-            response = await self._http.request(method, path, json=json_body, params=params)
+            response = await self._send(method, path, json_body=json_body, params=params)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             raise TavusUnreachableError(
                 f"could not connect to Tavus: {error!r}", request_sent=False
@@ -355,6 +362,26 @@ class TavusClient:
                 f"Tavus sent unexpected JSON for {method} {path}", status_code=status, body=body
             )
         return data
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: dict[str, Any] | None,
+        params: dict[str, Any] | None,
+    ) -> httpx.Response:
+        """One HTTP request, told to `observe` (a cancelled one is not)."""
+        started = time.monotonic()
+        try:
+            response = await self._http.request(method, path, json=json_body, params=params)
+        except Exception:
+            if self._observe is not None:
+                self._observe(method, path, None, time.monotonic() - started)
+            raise
+        if self._observe is not None:
+            self._observe(method, path, response.status_code, time.monotonic() - started)
+        return response
 
 
 __all__ = [

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from aiohttp.http_exceptions import BadHttpMessage
 
 from server.log_format import (
     FORMAT,
+    JsonFormatter,
     OneLineFormatter,
     OutOfFilesLimiter,
     escape_controls,
@@ -170,3 +174,114 @@ def test_httpx_request_urls_stay_out_of_the_log() -> None:
     )
     result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# -- LOG_FORMAT=json ----------------------------------------------------------------------------
+
+
+def json_line(entry: logging.LogRecord) -> dict[str, Any]:
+    line = JsonFormatter().format(entry)
+    assert line.splitlines() == [line]  # one record, one line, whatever it carries
+    assert line.isprintable()  # no control character or line separator, not even escaped ones
+    parsed: dict[str, Any] = json.loads(line)
+    return parsed
+
+
+def test_json_line_has_time_level_logger_and_message() -> None:
+    entry = record("created %s for %s", "r1", "Jane")
+
+    parsed = json_line(entry)
+
+    assert parsed == {
+        "time": parsed["time"],
+        "level": "INFO",
+        "logger": "replica-bot",
+        "message": "created r1 for Jane",
+    }
+    assert parsed["time"].endswith("Z")
+    when = datetime.fromisoformat(parsed["time"].replace("Z", "+00:00"))
+    assert when.utcoffset() == datetime.now(UTC).utcoffset()
+    assert abs(when.timestamp() - entry.created) < 0.001
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        FORGED,
+        "a\r\nb",
+        "\x1b[31mred\x00",
+        "del\x7f and next-line\x85",
+        "line\u2028separator\u2029",
+        "lone surrogate \udc80",  # a path aiohttp could not decode
+        'quotes " and back\\slash',
+    ],
+)
+def test_json_line_escapes_what_could_break_the_line_and_keeps_the_text(text: str) -> None:
+    parsed = json_line(record("path %s", "/x" + text))
+    assert parsed["message"] == "path /x" + text
+
+
+def test_json_line_keeps_other_text_readable() -> None:
+    line = JsonFormatter().format(record("é ü 日本 🎬"))
+    assert "é ü 日本 🎬" in line
+    assert line.encode("utf-8")  # always encodable, surrogates included
+
+
+def test_json_line_includes_the_traceback_on_the_same_line() -> None:
+    try:
+        raise ValueError("boom\nsecond line")
+    except ValueError:
+        exc_info = sys.exc_info()
+
+    parsed = json_line(record("failed\nhere", exc_info=exc_info))
+
+    assert parsed["message"] == "failed\nhere"
+    lines = parsed["exception"].splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert lines[-2:] == ["ValueError: boom", "second line"]
+
+
+def test_json_line_without_an_exception_has_no_exception_field() -> None:
+    assert "exception" not in json_line(record("fine"))
+
+
+def test_configure_json_writes_one_json_object_per_line_to_stderr() -> None:
+    # In a child: configure() changes the process's logging for good.
+    import subprocess
+
+    script = (
+        "import logging\n"
+        "from server import log_format\n"
+        "from settings import LogFormat\n"
+        "log_format.configure(logging.INFO, LogFormat.JSON)\n"
+        "logging.getLogger('replica-bot').info('one\\ntwo')\n"
+        "logging.getLogger('replica-bot').debug('not at INFO')\n"
+        "try:\n"
+        "    1 / 0\n"
+        "except ZeroDivisionError:\n"
+        "    logging.getLogger('replica-bot').exception('broke')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    first, second = (json.loads(line) for line in result.stderr.splitlines())
+    assert (first["level"], first["logger"], first["message"]) == (
+        "INFO",
+        "replica-bot",
+        "one\ntwo",
+    )
+    assert (second["level"], second["message"]) == ("ERROR", "broke")
+    assert second["exception"].endswith("ZeroDivisionError: division by zero")
+
+
+def test_configure_text_is_the_default() -> None:
+    import subprocess
+
+    script = (
+        "import logging\n"
+        "from server import log_format\n"
+        "log_format.configure(logging.INFO)\n"
+        "logging.getLogger('replica-bot').info('plain')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.endswith(" INFO replica-bot: plain\n")
