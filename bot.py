@@ -17,7 +17,7 @@ import sqlite3
 from aiohttp import web
 from dotenv import find_dotenv, load_dotenv
 
-from server import backup, export, log_format
+from server import backup, check, export, log_format
 from server.app import create_app
 from server.http import raise_open_file_limit, server_options
 from server.socket_mode import SlackAppTokenRejected
@@ -36,13 +36,16 @@ def main() -> int:
     if sys.argv[1:2] == [backup.COMMAND]:
         # Likewise: a backup needs only DATABASE_PATH.
         return backup.main(sys.argv[2:], os.environ, sys.stdout, sys.stderr)
+    if sys.argv[1:2] == [check.COMMAND]:
+        # Reads the configuration itself: its problems are lines of the report.
+        return check.main(sys.argv[2:], os.environ, sys.stdout, sys.stderr)
     try:
         settings = load_settings(os.environ)
     except SettingsError as error:
         for problem in error.problems:
             print(f"replica-bot: {problem}", file=sys.stderr)
         return 2
-    log_format.configure(settings.log_level_number)
+    log_format.configure(settings.log_level_number, settings.log_format)
     try:
         # Apply migrations now, so a bad DATABASE_PATH is one clear line, not a traceback.
         open_database(settings.database_path).close()

@@ -11,6 +11,7 @@ import yaml
 from handlers.commands import COMMAND
 from handlers.file_shares import SHORTCUT
 from server.app import SLACK_EVENTS_PATH
+from slack_access.scopes import REQUIRED_SCOPES
 
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yml"
 
@@ -49,6 +50,12 @@ def test_only_the_scopes_the_features_need(manifest: dict[str, Any]) -> None:
         "usergroups:read",  # REPLICA_CREATORS' user groups (replicas/access.py)
         "files:write",  # /replica audit's CSV upload (handlers/audit.py)
     }
+
+
+def test_the_scopes_check_asks_for_is_the_manifests_list(manifest: dict[str, Any]) -> None:
+    # `bot.py check` compares the token's scopes with REQUIRED_SCOPES (the bot does not read
+    # the manifest at run time): a scope added to one must be added to the other.
+    assert list(REQUIRED_SCOPES) == manifest["oauth_config"]["scopes"]["bot"]
 
 
 def test_events_come_to_the_events_path(manifest: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any, NoReturn
 
+import yaml
 from aiohttp import web
 
 from tests.fakes.fake_socket_mode import APP_TOKEN, FakeSocketMode
@@ -35,6 +36,13 @@ PRIVATE_METADATA_LIMIT = 3000  # characters; Slack refuses a view with more
 HOME_BLOCK_LIMIT = 100  # blocks in an App Home view
 # Methods called with the app-level token rather than the bot token.
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"
+
+
+def manifest_scopes() -> list[str]:
+    """The bot scopes manifest.yml asks for: what an up-to-date installation's token has."""
+    scopes: list[str] = yaml.safe_load(MANIFEST.read_text())["oauth_config"]["scopes"]["bot"]
+    return scopes
 
 
 @dataclass
@@ -152,6 +160,9 @@ class FakeSlack:
         self.cut_download_after: int | None = None
         self.login_page_downloads = False  # as if the bot lacked files:read
         self.socket_mode = FakeSocketMode()
+        # The bot token's scopes, sent as Slack does in every answer to it (x-oauth-scopes):
+        # take some away to play an installation older than the manifest.
+        self.scopes: set[str] = set(manifest_scopes())
         self._count = 0
         self._file_count = 0
         self._presigned: dict[str, tuple[str, int]] = {}  # secret -> file id, redirects left
@@ -168,6 +179,7 @@ class FakeSlack:
         app.router.add_get("/files-tmb/presigned/{secret}/{name}", self._presigned_download)
         app.router.add_post("/upload/v1/{file_id}", self._upload)
         app.on_response_prepare.append(self._date_header)
+        app.on_response_prepare.append(self._scopes_header)
         self.socket_mode.register(app)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -421,6 +433,8 @@ class FakeSlack:
             "team_id": "T1",
             "user": "bot",
             "team": "Acme",
+            "url": "https://acme.slack.com/",
+            "is_enterprise_install": False,
         }
 
     def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -488,6 +502,12 @@ class FakeSlack:
 
     async def _date_header(self, request: web.Request, response: web.StreamResponse) -> None:
         response.headers["Date"] = formatdate(self.now(), usegmt=True)
+
+    async def _scopes_header(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Slack names the token's scopes in the answer to any Web API call made with it."""
+        token = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
+        if request.path.startswith("/api/") and token == BOT_TOKEN:
+            response.headers["x-oauth-scopes"] = ",".join(sorted(self.scopes))
 
     def _chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
         self.ephemerals.append(
