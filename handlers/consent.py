@@ -24,6 +24,7 @@ from blocks.messages import was_revoked
 from domain.consent import ConsentEventKind
 from domain.record import ReplicaRecord
 from domain.states import State
+from handlers.numbers import clicked_number
 from handlers.surface import Surface
 from replicas.consent import Answer, Outcome
 
@@ -35,12 +36,6 @@ NOT_YOURS_TO_DELETE = (
     "Only the person who asked for this replica, the person on camera, whoever shared the "
     "footage and the bot's admins can delete it. Nothing was changed."
 )
-
-
-def _request_id(body: dict[str, Any]) -> int | None:
-    """The request a button is about (its value); None if the value is not one."""
-    value = str((body.get("actions") or [{}])[0].get("value") or "")
-    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _ended(record: ReplicaRecord) -> str:
@@ -81,7 +76,7 @@ def register(surface: Surface) -> None:
 
     async def answer(body: dict[str, Any], respond: AsyncRespond, *, approve: bool) -> None:
         user_id = str(body["user"]["id"])
-        request_id = _request_id(body)
+        request_id = clicked_number(body)
         try:
             outcome = (
                 None
@@ -114,7 +109,7 @@ def register(surface: Surface) -> None:
 
     async def withdraw(body: dict[str, Any], respond: AsyncRespond) -> None:
         user_id = str(body["user"]["id"])
-        request_id = _request_id(body)
+        request_id = clicked_number(body)
         try:
             outcome = None if request_id is None else await consent.withdraw(request_id, user_id)
         except LookupError:

@@ -19,6 +19,7 @@ from blocks.manage import message_modal
 from blocks.replica_modal import ModalContext
 from domain.form import FormDraft
 from handlers.commands import FORM_NOT_OPENED
+from handlers.numbers import clicked_number
 from handlers.replica_modal import open_replica_form
 from handlers.surface import Surface
 from slack_access.errors import SLACK_ERRORS
@@ -33,10 +34,8 @@ MAX_OFFSET = 1_000_000
 
 def _offset(body: dict[str, Any]) -> int | None:
     """The page a Previous/Next button asks for (its value); None if it is not one."""
-    value = str((body.get("actions") or [{}])[0].get("value") or "")
-    if not (value.isascii() and value.isdigit()):
-        return None
-    return min(int(value), MAX_OFFSET)
+    value = clicked_number(body)
+    return None if value is None else min(value, MAX_OFFSET)
 
 
 def register(surface: Surface) -> None:

@@ -29,6 +29,7 @@ from domain.record import ReplicaRecord
 from domain.retry import draft_from_request
 from domain.states import State
 from handlers.commands import FORM_NOT_OPENED
+from handlers.numbers import clicked_number, number
 from handlers.replica_modal import open_replica_form
 from handlers.surface import Surface
 from replicas.consent import Answer
@@ -48,15 +49,6 @@ RENAME_FAILED = (
 )
 BAD_NAME = "Give it a name of 1 to 100 characters."
 ENDED = frozenset({State.DELETED, State.NOT_CREATED})  # nothing at Tavus to manage
-
-
-def _request_id(value: Any) -> int | None:
-    text = str(value or "")
-    return int(text) if text.isascii() and text.isdigit() else None
-
-
-def _clicked(body: dict[str, Any]) -> int | None:
-    return _request_id((body.get("actions") or [{}])[0].get("value"))
 
 
 async def _tell(
@@ -88,7 +80,7 @@ def register(surface: Surface) -> None:
     async def clicked_record(
         body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
     ) -> ReplicaRecord | None:
-        request_id = _clicked(body)
+        request_id = clicked_number(body)
         try:
             if request_id is not None:
                 return await manager.record(request_id)
@@ -138,7 +130,7 @@ def register(surface: Surface) -> None:
 
     @app.view(RENAME_MODAL)
     async def on_rename_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        request_id = _request_id(view.get("private_metadata"))
+        request_id = number(view.get("private_metadata"))
         value = view["state"]["values"].get(NEW_NAME, {}).get(NEW_NAME, {}).get("value") or ""
         if request_id is None:
             await ack(response_action="errors", errors={NEW_NAME: NOT_FOUND})
@@ -186,7 +178,7 @@ def register(surface: Surface) -> None:
 
     @app.view(DELETE_MODAL)
     async def on_delete_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        request_id = _request_id(view.get("private_metadata"))
+        request_id = number(view.get("private_metadata"))
         chosen = view["state"]["values"].get(FOOTAGE, {}).get(FOOTAGE, {})
         hard = bool(chosen.get("selected_options"))
         try:

@@ -13,14 +13,14 @@ status 2; success prints one line on stdout.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TextIO
 
+from server.cli import CommandError, OneLineParser
 from settings import database_path
 
 COMMAND = "backup"
@@ -29,17 +29,12 @@ PAGES_PER_STEP = 256  # ~1 MB at SQLite's 4 KB pages: short steps, so the bot's 
 BUSY_TIMEOUT_MS = 5000
 
 
-class BackupError(Exception):
-    """A problem to report in one line."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise BackupError(f"{message} (usage: {USAGE})")
+BackupError = CommandError  # the one-line problem of this command
 
 
 def main(args: Sequence[str], environ: Mapping[str, str], out: TextIO, err: TextIO) -> int:
-    parser = _Parser(
+    parser = OneLineParser(
+        usage_line=USAGE,
         prog=f"python bot.py {COMMAND}",
         description="Copy the bot's database consistently, even while the bot runs.",
     )

@@ -12,17 +12,17 @@ Every problem is one line on stderr and exit status 2, as bot.py's configuration
 
 from __future__ import annotations
 
-import argparse
 import os
 import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO, NoReturn, TextIO
+from typing import BinaryIO, TextIO
 
 import sqlite_utils
 
 from domain.audit import audit_csv, day_start, parse_day
 from domain.consent import ConsentEvent
+from server.cli import CommandError, OneLineParser
 from settings import database_path
 from storage.consent import events_since
 from storage.migrations import migrations
@@ -33,19 +33,13 @@ USAGE = f"python bot.py {COMMAND} [--since YYYY-MM-DD]"
 BUSY_TIMEOUT_MS = 5000
 
 
-class ExportError(Exception):
-    """A problem to report in one line."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # argparse would print the usage and the error on two lines; one is the convention.
-        raise ExportError(f"{message} (usage: {USAGE})")
+ExportError = CommandError  # the one-line problem of this command
 
 
 def main(args: Sequence[str], environ: Mapping[str, str], out: BinaryIO, err: TextIO) -> int:
     """Run the command with `args` (after its name); the exit status."""
-    parser = _Parser(
+    parser = OneLineParser(
+        usage_line=USAGE,
         prog=f"python bot.py {COMMAND}",
         description="Write the consent record, one CSV row per request, to stdout.",
     )

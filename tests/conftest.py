@@ -25,6 +25,7 @@ from slack_sdk.signature import SignatureVerifier
 from server.app import SERVICES, Services, create_app
 from server.socket_mode import SocketModeTiming
 from settings import Settings
+from storage.database import Storage
 from tests.fakes.fake_slack import BOT_TOKEN, FakeSlack
 from tests.fakes.fake_socket_mode import APP_TOKEN
 from tests.fakes.fake_tavus import API_KEY, FakeTavus
@@ -485,6 +486,15 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the developer's real Slack or Tavus credentials."""
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "TAVUS_API_KEY"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
+    """The bot's database in tmp_path, opened (migrated) on its worker thread."""
+    storage = Storage(tmp_path / "bot.db")
+    await storage.open()
+    yield storage
+    await storage.close()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import errno
 import inspect
 import itertools
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -229,14 +229,6 @@ def test_consent_endings_are_for_users() -> None:
 
 
 # -- the relay's refusals, raised for real ---------------------------------------------------
-
-
-@pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    storage = Storage(tmp_path / "bot.db")
-    await storage.open()
-    yield storage
-    await storage.close()
 
 
 _views = itertools.count(1)

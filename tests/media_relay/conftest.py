@@ -12,6 +12,9 @@ from typing import Any
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+from slack_sdk.web.async_client import AsyncWebClient
+
+from tests.fakes.fake_slack import BOT_TOKEN, FakeSlack
 
 REGION = "us-east-1"
 
@@ -83,3 +86,13 @@ def bucket(moto_url: str, moto_client: Any, aws_credentials: None) -> Bucket:
     name = f"replica-media-{secrets.token_hex(6)}"
     moto_client.create_bucket(Bucket=name)
     return Bucket(name=name, endpoint_url=moto_url, client=moto_client)
+
+
+@pytest.fixture
+def media_dir(tmp_path: Path) -> Path:
+    return tmp_path / "media"
+
+
+@pytest.fixture
+def slack_client(fake_slack: FakeSlack) -> AsyncWebClient:
+    return AsyncWebClient(token=BOT_TOKEN, base_url=f"{fake_slack.url}/api/")

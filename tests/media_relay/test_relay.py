@@ -29,7 +29,7 @@ from slack_access.clients import SlackClients
 from storage import media as media_store
 from storage import replicas as store
 from storage.database import Storage
-from tests.fakes.fake_slack import BOT_TOKEN, FakeSlack
+from tests.fakes.fake_slack import FakeSlack
 
 PUBLIC_URL = "https://replica-bot.example.test"
 MB = 1000 * 1000
@@ -37,24 +37,6 @@ MB = 1000 * 1000
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-@pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    storage = Storage(tmp_path / "bot.db")
-    await storage.open()
-    yield storage
-    await storage.close()
-
-
-@pytest.fixture
-def media_dir(tmp_path: Path) -> Path:
-    return tmp_path / "media"
-
-
-@pytest.fixture
-def slack_client(fake_slack: FakeSlack) -> AsyncWebClient:
-    return AsyncWebClient(token=BOT_TOKEN, base_url=f"{fake_slack.url}/api/")
 
 
 def make_relay(

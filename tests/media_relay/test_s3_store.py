@@ -5,7 +5,6 @@ the sweep."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -25,34 +24,12 @@ from media_relay.s3_store import MIN_PART_BYTES, UNREACHABLE, S3Store
 from slack_access.clients import SlackClients
 from storage import media as media_store
 from storage.database import Storage
-from tests.fakes.fake_slack import BOT_TOKEN, FakeSlack
+from tests.fakes.fake_slack import FakeSlack
 from tests.media_relay.conftest import Bucket
-from tests.media_relay.test_relay import PUBLIC_URL, finish, leftovers, new_request
+from tests.media_relay.test_relay import PUBLIC_URL, finish, leftovers, new_request, sha256
 
 MiB = 1024 * 1024
 PART = MIN_PART_BYTES  # the smallest part S3 takes, so a few MiB make several parts
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-@pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    storage = Storage(tmp_path / "bot.db")
-    await storage.open()
-    yield storage
-    await storage.close()
-
-
-@pytest.fixture
-def media_dir(tmp_path: Path) -> Path:
-    return tmp_path / "media"
-
-
-@pytest.fixture
-def slack_client(fake_slack: FakeSlack) -> AsyncWebClient:
-    return AsyncWebClient(token=BOT_TOKEN, base_url=f"{fake_slack.url}/api/")
 
 
 def make_store(on: Bucket, **overrides: Any) -> S3Store:

@@ -3,10 +3,8 @@ members are trusted, where a calendar month starts, and a database that cannot c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlite_utils
@@ -35,14 +33,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.seconds
-
-
-@pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    opened = Storage(tmp_path / "bot.db")
-    await opened.open()
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture
