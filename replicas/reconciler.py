@@ -12,8 +12,11 @@ import logging
 import random
 import sqlite3
 
+from domain.record import ReplicaRecord
+from domain.states import State
 from replicas.metrics import Metrics
 from replicas.workflow import ReplicaWorkflow
+from tavus.client import ListedReplica
 from tavus.errors import TavusAuthError, TavusError, TavusServerError, TavusUnreachableError
 
 logger = logging.getLogger(__name__)
@@ -22,6 +25,8 @@ FIRST_ROUND_SECONDS = 2.0  # soon after start-up, once Slack and Tavus checks ha
 JITTER = 0.1  # ±10 %, so several bots (or restarts) do not poll in step
 MAX_BACKOFF_SECONDS = 3600.0
 MAX_SKIPPED_ROUNDS = 12  # a request that keeps failing is still tried about every hour
+CONCURRENT_CHECKS = 8  # requests checked at once: GETs to confirm results, database writes
+BATCH = 256  # requests per gather: a round of 10,000 never holds 10,000 tasks at once
 
 
 def next_delay(interval: float, failures: int) -> float:
@@ -95,25 +100,44 @@ class Reconciler:
                 raise
             except Exception:
                 self._failed(record.id)
-        for record in await self._workflow.open_requests():
-            if self._skipped(record.id):
-                continue
+        records = [r for r in await self._workflow.open_requests() if not self._skipped(r.id)]
+        # One listing of the account (a page per 100 replicas) instead of one GET per replica:
+        # training still going on is read from it; results are confirmed one by one.
+        listing: list[ListedReplica] | None = None
+        if any(record.replica_id or record.state is State.UNCERTAIN for record in records):
             try:
-                await self._workflow.reconcile_request(record)
-            except (TavusServerError, TavusUnreachableError, TavusAuthError) as error:
-                unavailable = error
+                listing = await self._workflow.list_replicas()
+            except (TavusServerError, TavusUnreachableError, TavusAuthError):
+                raise  # Tavus is unavailable: the round backs off
             except TavusError as error:
-                logger.warning("Could not check request %s with Tavus: %s", record.id, error)
-            except sqlite3.Error:
-                raise  # the database fails every request alike: the round backs off
-            except Exception:
-                self._failed(record.id)
-            else:
-                self._failures.pop(record.id, None)
+                logger.warning("Could not list replicas (%s); asking about each instead", error)
+        listed = {replica.replica_id: replica for replica in listing or ()}
+        limit = asyncio.Semaphore(CONCURRENT_CHECKS)
+
+        async def reconcile(record: ReplicaRecord) -> TavusError | None:
+            async with limit:
+                replica = listed.get(record.replica_id or "") if listing is not None else None
+                try:
+                    await self._workflow.reconcile_request(record, replica)
+                except (TavusServerError, TavusUnreachableError, TavusAuthError) as error:
+                    return error
+                except TavusError as error:
+                    logger.warning("Could not check request %s with Tavus: %s", record.id, error)
+                except sqlite3.Error:
+                    raise  # the database fails every request alike: the round backs off
+                except Exception:
+                    self._failed(record.id)
+                else:
+                    self._failures.pop(record.id, None)
+                return None
+
+        for start in range(0, len(records), BATCH):
+            found = await asyncio.gather(*(reconcile(r) for r in records[start : start + BATCH]))
+            unavailable = next((error for error in found if error is not None), unavailable)
         await consent.expire_overdue()
         if unavailable is not None:
             raise unavailable
-        await self._workflow.resolve_uncertain()
+        await self._workflow.resolve_uncertain(listing)
 
     def _skipped(self, request_id: int) -> bool:
         left = self._skips.get(request_id, 0)

@@ -387,12 +387,38 @@ class ReplicaWorkflow:
         records = await self._storage.run(store.open_requests)
         return [record for record in records if record.id not in self._submitting]
 
-    async def reconcile_request(self, record: ReplicaRecord) -> None:
+    async def list_replicas(self) -> list[ListedReplica]:
+        """Every replica of the account (all pages): what a polling round reads instead of
+        asking about each replica on its own."""
+        return await self._tavus.list_replicas()
+
+    async def reconcile_request(
+        self, record: ReplicaRecord, listed: ListedReplica | None = None
+    ) -> None:
         """Move one open request on: resume it if it never reached Tavus, mark it uncertain if
-        the process stopped before Tavus answered, or ask Tavus how its training goes.
-        Raises TavusError when Tavus could not be asked."""
+        the process stopped before Tavus answered, or find out how its training goes.
+
+        `listed`: its replica as this round's listing showed it. Training still going on is
+        then recorded from the listing alone, and nothing at all is written when nothing
+        changed; a result (or Phoenix-4.5's preview) is confirmed with GET before it is
+        announced, as is a replica the listing did not show. Raises TavusError when Tavus
+        could not be asked."""
         if record.id in self._submitting:
             return
+        if record.replica_id is not None and listed is not None:
+            result = TrainingResult(
+                status=listed.status,
+                error_message=listed.error_message,
+                training_progress=listed.training_progress,
+                finetune_status=listed.finetune_status,
+                thumbnail_video_url=listed.thumbnail_video_url,
+            )
+            stage = result.stage(record.request.model_name)
+            if stage is None or (stage is State.PREVIEW_READY and record.state is stage):
+                if _unchanged(record, result):
+                    return
+                await self.record_result(record.id, result)
+                return
         if record.state is State.SUBMITTING and record.create_sent_at is None:
             logger.info("Request %s was never sent to Tavus; sending it now", record.id)
             self._resume(record.id)
@@ -403,12 +429,13 @@ class ReplicaWorkflow:
         elif record.replica_id is not None:
             await self.check_replica(record.id, record.replica_id)
 
-    async def resolve_uncertain(self) -> None:
-        """Find the replica of every ambiguous create (see _resolve_uncertain)."""
+    async def resolve_uncertain(self, listing: list[ListedReplica] | None = None) -> None:
+        """Find the replica of every ambiguous create (see _resolve_uncertain), in `listing`
+        when the round already read it."""
         records = await self._storage.run(store.open_requests)
         uncertain = [r for r in records if r.state is State.UNCERTAIN]
         if uncertain:
-            await self._resolve_uncertain(uncertain)
+            await self._resolve_uncertain(uncertain, listing)
 
     def _resume(self, request_id: int) -> None:
         token = secrets.token_urlsafe(32)
@@ -420,11 +447,16 @@ class ReplicaWorkflow:
 
         self._supervisor.spawn(resume(), f"resume request {request_id}")
 
-    async def _resolve_uncertain(self, uncertain: list[ReplicaRecord]) -> None:
+    async def _resolve_uncertain(
+        self, uncertain: list[ReplicaRecord], listing: list[ListedReplica] | None
+    ) -> None:
         """Find the replica each ambiguous create made (replicas/ambiguous.py), adopt it, or
         give up on the create when Tavus has listed none for long enough."""
-        listing = await self._tavus.list_replicas()
-        claimed = await self._storage.run(store.known_replica_ids)
+        if listing is None:
+            listing = await self._tavus.list_replicas()
+        # Only the listed ids are looked up: never every replica id ever stored.
+        listed_ids = [replica.replica_id for replica in listing]
+        claimed = await self._storage.run(store.claimed_replica_ids, listed_ids)
         matches = match_creates(uncertain, listing, claimed, datetime.now(UTC))
         outcomes: list[tuple[int, Callable[[], Awaitable[None]]]] = [
             (record.id, functools.partial(self._adopt, record.id, replica))
@@ -454,8 +486,7 @@ class ReplicaWorkflow:
         belongs to no other request."""
         record = await self._storage.run(store.get_request, request_id)
         state = await self._tavus.get_replica(replica_id)
-        known = await self._storage.run(store.known_replica_ids)
-        if replica_id in known:
+        if await self._storage.run(store.claimed_replica_ids, [replica_id]):
             return
         listed = ListedReplica(
             replica_id=replica_id,
@@ -524,3 +555,14 @@ class ReplicaWorkflow:
             return verdict
 
         return await self._commit(change)
+
+
+def _unchanged(record: ReplicaRecord, result: TrainingResult) -> bool:
+    """Whether a report says nothing the request does not already hold (fields it leaves out
+    leave the request's as they are)."""
+    return (
+        result.status == record.tavus_status
+        and result.training_progress in (None, record.training_progress)
+        and result.finetune_status in (None, record.finetune_status)
+        and result.thumbnail_video_url in (None, record.thumbnail_video_url)
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -430,9 +431,19 @@ def count_creates_since(
     return int(row[0])
 
 
-def known_replica_ids(db: sqlite_utils.Database) -> set[str]:
-    rows = db.execute(f"SELECT replica_id FROM {REQUESTS} WHERE replica_id IS NOT NULL")
-    return {row[0] for row in rows.fetchall()}
+IDS_PER_QUERY = 500  # well under SQLite's bound on parameters
+
+
+def claimed_replica_ids(db: sqlite_utils.Database, replica_ids: Sequence[str]) -> set[str]:
+    """Which of `replica_ids` a request already has: by the unique index, a batch at a time,
+    so the cost follows the list asked about, not the history stored."""
+    claimed: set[str] = set()
+    for start in range(0, len(replica_ids), IDS_PER_QUERY):
+        batch = list(replica_ids[start : start + IDS_PER_QUERY])
+        marks = ", ".join("?" for _ in batch)
+        rows = db.execute(f"SELECT replica_id FROM {REQUESTS} WHERE replica_id IN ({marks})", batch)
+        claimed.update(row[0] for row in rows.fetchall())
+    return claimed
 
 
 def adopt_replica(
@@ -570,6 +581,18 @@ def record_callback(
 
 def callbacks_for(db: sqlite_utils.Database, request_id: int) -> list[dict[str, Any]]:
     return list(db.table(CALLBACKS).rows_where("request_id = ?", [request_id], order_by="id"))
+
+
+def prune_callbacks(db: sqlite_utils.Database, before: str, *, limit: int = 1000) -> int:
+    """Retention (storage/retention.py): delete, in one transaction, the oldest callbacks (at
+    most `limit`) received before `before` (a utc_now() stamp); how many went."""
+    with db.atomic():
+        cursor = db.execute(
+            f"""DELETE FROM {CALLBACKS} WHERE id IN (SELECT id FROM {CALLBACKS}
+                WHERE received_at < ? ORDER BY received_at LIMIT ?)""",
+            [before, limit],
+        )
+    return cursor.rowcount
 
 
 # -- the library: a person's replicas, everyone's ----------------------------------------------

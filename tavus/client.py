@@ -80,6 +80,7 @@ class ListedReplica:
     thumbnail_video_url: str | None = None  # an http(s) URL, or None
     finetune_status: str | None = None
     model_name: str | None = None
+    training_progress: str | None = None  # "N/100", as Tavus writes it
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -241,6 +242,7 @@ class TavusClient:
                         thumbnail_video_url=_thumbnail_url(item.get("thumbnail_video_url")),
                         finetune_status=_stripped(item.get("finetune_status")),
                         model_name=_stripped(item.get("model_name")),
+                        training_progress=_stripped(item.get("training_progress")),
                     )
                 )
         return replicas

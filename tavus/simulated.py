@@ -230,6 +230,7 @@ class SimulatedTavus:
                     thumbnail_video_url=state.thumbnail_video_url,
                     finetune_status=state.finetune_status,
                     model_name=state.model_name,
+                    training_progress=state.training_progress,
                 )
             )
         return listed

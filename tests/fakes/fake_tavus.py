@@ -37,7 +37,8 @@ class FakeTavus:
     voice_requests: int = 0
     gets: list[str] = field(default_factory=list)  # replica ids asked for by GET
     list_requests: int = 0
-    fail_reads: int = 0  # answer this many GETs with 503
+    fail_reads: int = 0  # answer this many GETs (of a replica, or the list) with 503
+    garble_list: bool = False  # answer the list with JSON that has no data array
     deletes: list[tuple[str, bool]] = field(default_factory=list)  # (replica id, hard)
     fail_deletes: int = 0  # answer this many DELETEs with 503
     renames: list[tuple[str, str]] = field(default_factory=list)  # (replica id, name sent)
@@ -230,6 +231,11 @@ class FakeTavus:
         if not self._authorised(request):
             return web.json_response({"message": "Invalid access token"}, status=401)
         self.list_requests += 1
+        if self.garble_list:
+            return web.json_response({"no": "data"})
+        if self.fail_reads > 0:
+            self.fail_reads -= 1
+            return web.json_response({"error": "unavailable"}, status=503)
         limit = int(request.query.get("limit", 10))
         page = int(request.query.get("page", 1))
         chunk = list(self.replicas.items())[(page - 1) * limit : page * limit]

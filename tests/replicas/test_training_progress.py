@@ -19,7 +19,7 @@ async def test_polling_keeps_the_latest_progress(make_bot: BotFactory) -> None:
     async def progress() -> str | None:
         return (await request(bot)).training_progress
 
-    await eventually(lambda: bot.tavus.gets)
+    await eventually(lambda: bot.tavus.list_requests)  # polling reads the listing
     rounds = bot.services.reconciler.rounds
     await eventually(lambda: bot.services.reconciler.rounds > rounds)
     assert await progress() == "42/100"

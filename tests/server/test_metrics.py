@@ -153,7 +153,7 @@ async def test_polling_rounds_are_counted_and_timed(bot: Bot) -> None:
     assert requests_by_state(samples)["failed"] == 1
     assert value(samples, "replica_bot_results_announced_total", outcome="failed") == 1
 
-    # Tavus down: the round fails as a whole, and the GETs it tried count as errors.
+    # Tavus down: the round fails as a whole, and the reads it tried count as errors.
     await submit(bot)
     bot.tavus.fail_reads = 100
     errors_before = total(samples, "replica_bot_tavus_api_requests_total", outcome="error")
