@@ -108,14 +108,18 @@ class ReplicaWorkflow:
 
     async def _commit(self, change: Callable[[sqlite_utils.Database], T]) -> T:
         """Run a state change and the outbox rows it writes in one transaction, then let the
-        outbox worker deliver them."""
+        outbox worker deliver them: woken only if it wrote some, so that a polling round that
+        changes nothing to be said does not send the worker looking 10,000 times."""
 
-        def atomically(db: sqlite_utils.Database) -> T:
+        def atomically(db: sqlite_utils.Database) -> tuple[T, bool]:
+            before = outbox.owed(db)
             with db.atomic():
-                return change(db)
+                result = change(db)
+            return result, outbox.owed(db) != before
 
-        result = await self._storage.run(atomically)
-        self._outbox.wake()
+        result, owed = await self._storage.run(atomically)
+        if owed:
+            self._outbox.wake()
         return result
 
     # -- door: a submitted request form ----------------------------------------------------
@@ -287,67 +291,62 @@ class ReplicaWorkflow:
     # -- door: Tavus callback --------------------------------------------------------------
 
     async def handle_callback(self, token: str, raw_body: bytes) -> CallbackVerdict:
-        """Check a callback against its request and record it; durable before it returns.
+        """Check a callback against its request and record it; durable before it returns, in
+        one transaction (the request found by its token, what the callback says applied when
+        it needs no confirming, and its audit row).
 
         A final status is announced only after `GET /v2/replicas/{id}` agrees (the body is
         unsigned), in the background, so Tavus gets its answer at once.
         """
         token_hash = hash_token(token)
-        record = await self._storage.run(store.find_by_token_hash, token_hash)
-        if record is None:
-            return CallbackVerdict.UNKNOWN_TOKEN
-        raw = raw_body.decode("utf-8", errors="replace")
         parsed = parse_callback(raw_body)
-        if parsed is None:
-            await self._audit(record.id, None, None, CallbackVerdict.MALFORMED, raw)
-            return CallbackVerdict.MALFORMED
-        replica_id, result = parsed
-        sent = record.create_sent_at is not None or record.state is State.UNCERTAIN
-        if record.replica_id is None and (sent or record.state is State.SUBMITTING):
-            # Tavus answered before the create's response was recorded, or that response was
-            # lost (even if the bot has since given up finding the replica): keep it, and
-            # (for a lost one) check which replica it names.
-            await self._audit(record.id, replica_id, result.status, CallbackVerdict.DEFERRED, raw)
-            if record.state is not State.SUBMITTING:
-                self._supervisor.spawn(
-                    self._adopt_named(record.id, replica_id), f"check callback {record.id}"
-                )
-            return CallbackVerdict.DEFERRED
-        if record.replica_id != replica_id:
+
+        def receive(
+            db: sqlite_utils.Database,
+        ) -> tuple[CallbackVerdict, ReplicaRecord | None, str | None]:
+            record = store.find_by_token_hash(db, token_hash)
+            if record is None:
+                return CallbackVerdict.UNKNOWN_TOKEN, None, None
+            raw = raw_body.decode("utf-8", errors="replace")
+            if parsed is None:
+                verdict, replica_id, status = CallbackVerdict.MALFORMED, None, None
+            else:
+                replica_id, result = parsed
+                status = result.status
+                verdict = _callback_verdict(record, replica_id, result)
+                if verdict is CallbackVerdict.APPLIED:
+                    # Nothing to confirm (in progress, or the request has finished): apply it.
+                    verdict = self._apply_result(db, record, result)
+            store.record_callback(
+                db,
+                record.id,
+                replica_id=replica_id,  # the one it names
+                status=status,
+                outcome=verdict.value,
+                raw_body=raw,
+            )
+            return verdict, record, replica_id
+
+        verdict, record, replica_id = await self._commit(receive)
+        if record is None or replica_id is None:
+            return verdict
+        if verdict is CallbackVerdict.DEFERRED and record.state is not State.SUBMITTING:
+            # The create's answer was lost: check which replica the callback names.
+            self._supervisor.spawn(
+                self._adopt_named(record.id, replica_id), f"check callback {record.id}"
+            )
+        elif verdict is CallbackVerdict.REPLICA_MISMATCH:
             logger.warning(
                 "Callback for request %s names replica %s, not %s",
                 record.id,
                 replica_id,
                 record.replica_id,
             )
-            await self._audit(
-                record.id, replica_id, result.status, CallbackVerdict.REPLICA_MISMATCH, raw
+        elif verdict is CallbackVerdict.CONFIRMING:
+            self._supervisor.spawn(
+                self.check_replica(record.id, replica_id), f"confirm callback {record.id}"
             )
-            return CallbackVerdict.REPLICA_MISMATCH
-        if result.final_state is None or not record.state.is_open:
-            return await self.record_result(record.id, result, audit_body=raw)
-        await self._audit(record.id, replica_id, result.status, CallbackVerdict.CONFIRMING, raw)
-        self._supervisor.spawn(
-            self.check_replica(record.id, replica_id), f"confirm callback {record.id}"
-        )
-        return CallbackVerdict.CONFIRMING
-
-    async def _audit(
-        self,
-        request_id: int,
-        replica_id: str | None,
-        status: str | None,
-        verdict: CallbackVerdict,
-        raw_body: str,
-    ) -> None:
-        await self._storage.run(
-            store.record_callback,
-            request_id,
-            replica_id=replica_id,
-            status=status,
-            outcome=verdict.value,
-            raw_body=raw_body,
-        )
+        return verdict
 
     async def _apply_deferred_callbacks(self, request_id: int, replica_id: str) -> None:
         """A callback that came before the create's answer: confirm it now."""
@@ -514,47 +513,56 @@ class ReplicaWorkflow:
 
     # -- shared: a training result, whichever door it came through -------------------------
 
-    async def record_result(
-        self, request_id: int, result: TrainingResult, *, audit_body: str | None = None
-    ) -> CallbackVerdict:
-        """Commit a reported status: announce a final one (and a two-stage model's preview)
-        once; show new training progress in the status message, the first at once and later
-        ones at most every PROGRESS_UPDATE_SECONDS."""
+    async def record_result(self, request_id: int, result: TrainingResult) -> CallbackVerdict:
+        """Commit a reported status (see `_apply_result`)."""
 
         def change(db: sqlite_utils.Database) -> CallbackVerdict:
-            model = store.get_request(db, request_id).request.model_name
-            stage = result.stage(model)
-            if stage is State.PREVIEW_READY and store.mark_preview(db, request_id, result):
-                outbox.announce(db, request_id, ReplyKind.PREVIEW)
-                verdict = CallbackVerdict.APPLIED
-            elif stage in (State.SUCCEEDED, State.FAILED) and store.finish_training(
-                db, request_id, result
-            ):
-                outbox.announce(db, request_id, ReplyKind.OUTCOME)
-                self._metrics.result_announced(stage)
-                verdict = CallbackVerdict.APPLIED
-            elif stage is None or stage is State.PREVIEW_READY:
-                before = store.note_tavus_status(db, request_id, result)
-                progress = result.training_progress
-                if progress is not None and progress != before:
-                    # The first progress at once; later ones no more often than the setting.
-                    throttle = None if before is None else self._settings.progress_update_seconds
-                    outbox.enqueue_status(db, request_id, throttle_seconds=throttle)
-                verdict = CallbackVerdict.IN_PROGRESS
-            else:
-                verdict = CallbackVerdict.DUPLICATE
-            if audit_body is not None:
-                store.record_callback(
-                    db,
-                    request_id,
-                    replica_id=store.get_request(db, request_id).replica_id,
-                    status=result.status,
-                    outcome=verdict.value,
-                    raw_body=audit_body,
-                )
-            return verdict
+            return self._apply_result(db, store.get_request(db, request_id), result)
 
         return await self._commit(change)
+
+    def _apply_result(
+        self, db: sqlite_utils.Database, record: ReplicaRecord, result: TrainingResult
+    ) -> CallbackVerdict:
+        """Within a transaction: announce a final status (and a two-stage model's preview)
+        once; show new training progress in the status message, the first at once and later
+        ones at most every PROGRESS_UPDATE_SECONDS."""
+        request_id = record.id
+        stage = result.stage(record.request.model_name)
+        if stage is State.PREVIEW_READY and store.mark_preview(db, request_id, result):
+            outbox.announce(db, request_id, ReplyKind.PREVIEW)
+            return CallbackVerdict.APPLIED
+        if stage in (State.SUCCEEDED, State.FAILED) and store.finish_training(
+            db, request_id, result
+        ):
+            outbox.announce(db, request_id, ReplyKind.OUTCOME)
+            self._metrics.result_announced(stage)
+            return CallbackVerdict.APPLIED
+        if stage is None or stage is State.PREVIEW_READY:
+            before = store.note_tavus_status(db, request_id, result)
+            progress = result.training_progress
+            if progress is not None and progress != before:
+                # The first progress at once; later ones no more often than the setting.
+                throttle = None if before is None else self._settings.progress_update_seconds
+                outbox.enqueue_status(db, request_id, throttle_seconds=throttle)
+            return CallbackVerdict.IN_PROGRESS
+        return CallbackVerdict.DUPLICATE
+
+
+def _callback_verdict(
+    record: ReplicaRecord, replica_id: str, result: TrainingResult
+) -> CallbackVerdict:
+    """What to do with a readable callback for `record`: DEFERRED (Tavus answered before the
+    create's response was recorded, or that response was lost: keep it), REPLICA_MISMATCH,
+    CONFIRMING (a result for an open request: GET first), or APPLIED (apply it now)."""
+    sent = record.create_sent_at is not None or record.state is State.UNCERTAIN
+    if record.replica_id is None and (sent or record.state is State.SUBMITTING):
+        return CallbackVerdict.DEFERRED
+    if record.replica_id != replica_id:
+        return CallbackVerdict.REPLICA_MISMATCH
+    if result.final_state is None or not record.state.is_open:
+        return CallbackVerdict.APPLIED
+    return CallbackVerdict.CONFIRMING
 
 
 def _unchanged(record: ReplicaRecord, result: TrainingResult) -> bool:
