@@ -130,10 +130,10 @@ class FormSessions:
             dry_run=self._dry_run,
         )
         self._use(session)
-        first = session.view()
-        session.rendered = first.to_dict()
+        # Built and validated once; Slack gets the very dict that is kept to compare with.
+        session.rendered = session.view().to_dict()
         try:
-            opened = await client.views_open(trigger_id=trigger_id, view=first)
+            opened = await client.views_open(trigger_id=trigger_id, view=session.rendered)
         except SLACK_ERRORS:
             logger.exception("Could not open the replica form for %s", context.requester_id)
             self._recent.pop(session.key, None)
@@ -285,7 +285,7 @@ class FormSessions:
             return
         try:
             # No hash: this render is the newest state (see the module docstring).
-            await client.views_update(view_id=session.view_id, view=view)
+            await client.views_update(view_id=session.view_id, view=rendered)
         except SLACK_ERRORS:
             # E.g. the form was closed or submitted meanwhile.
             logger.info("Did not re-render form %s", session.view_id, exc_info=True)

@@ -149,12 +149,14 @@ async def open_replica_form(
     if refusal is not None:
         return refusal.message
     people = sessions.people
+    known = people.cached_name(context.requester_id)
     if context.requester_name is None:
-        context = replace(context, requester_name=people.cached_name(context.requester_id))
+        context = replace(context, requester_name=known)
     session = await sessions.open(client, trigger_id, draft, context)
     if session is None:
         return not_opened
-    name = await people.full_name(client, context.requester_id)
+    # A name learnt within the hour is in the form already: no users.info, no re-render.
+    name = None if known else await people.full_name(client, context.requester_id)
     filled = await fill_in_stubs(client, [f for f in context.slack_files if f.is_stub])
     await sessions.fill_in(client, session, name, filled)
     return None
