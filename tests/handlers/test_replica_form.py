@@ -454,6 +454,9 @@ async def test_a_second_form_opens_with_the_name_already_in_it(bot: Bot) -> None
     assert "I, Jane Doe, am currently speaking" in str(second["blocks"])
     lookup.release()
     await bot.settle()
+    # Learnt within the hour: not asked again, and the form is not re-rendered for it.
+    assert len(bot.slack.calls_to("users.info")) == 1
+    assert len(bot.slack.calls_to("views.update")) == 1  # the first form's fill-in only
 
 
 async def test_a_member_on_camera_is_asked_by_dm_and_nothing_goes_to_tavus(bot: Bot) -> None:
