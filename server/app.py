@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -25,7 +26,6 @@ from handlers import (
 from handlers.form_sessions import FormSessions
 from handlers.surface import Door, Surface
 from media_relay.relay import MediaRelay
-from media_relay.s3_store import S3Store
 from replicas.access import AccessPolicy
 from replicas.home import HomeDoor, HomeScreens
 from replicas.metrics import METRICS, Metrics
@@ -40,10 +40,15 @@ from server.socket_mode import SocketModeConnection, SocketModeTiming
 from settings import MediaStore, Settings
 from slack_access.clients import SlackClients
 from storage.database import Storage
+from storage.retention import PRUNE_EVERY_SECONDS, prune
 from tavus.api import TavusApi
 from tavus.client import TavusClient
 from tavus.errors import TavusAuthError, TavusError
 from tavus.simulated import SimulatedTavus, dry_run_intervals
+
+if TYPE_CHECKING:
+    # boto3 takes ~0.1 s to import: only a bot that uses a bucket pays for it.
+    from media_relay.s3_store import S3Store
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +272,14 @@ def create_app(
         supervisor.start_loop(
             "media sweep", every(MEDIA_SWEEP_SECONDS, services.relay.sweep, "media sweep")
         )
+        supervisor.start_loop(
+            "retention",
+            every(
+                PRUNE_EVERY_SECONDS,
+                lambda: prune(services.storage, services.settings.retention_days),
+                "retention",
+            ),
+        )
 
     async def stop(_: web.Application) -> None:
         # Stop taking new work first (Slack requests, then the loops); what is in flight is
@@ -292,6 +305,8 @@ def _media_store(settings: Settings) -> S3Store | None:
     if settings.media_store is not MediaStore.S3:
         return None
     assert settings.media_s3_bucket is not None  # settings refuse s3 without a bucket
+    from media_relay.s3_store import S3Store
+
     return S3Store(
         bucket=settings.media_s3_bucket,
         prefix=settings.media_s3_prefix,

@@ -16,6 +16,7 @@ DEFAULT_TAVUS_API_URL = "https://tavusapi.com"
 # Where Tavus reports training results; the last path segment is the per-request secret.
 TAVUS_CALLBACK_PATH = "/tavus/callback/"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MAX_RETENTION_DAYS = 3650  # RETENTION_DAYS: ten years at most
 # Slack ids as Slack writes them: users U… (W… on Enterprise Grid), user groups S….
 USER_ID = re.compile(r"[UW][A-Z0-9]+")
 USER_GROUP_ID = re.compile(r"S[A-Z0-9]+")
@@ -93,6 +94,8 @@ class Settings:
     replica_monthly_limit: int | None = None
     # Days a request waits for its subject's (or file owner's) approval before it expires.
     consent_timeout_days: int = 7
+    # Days delivered Slack messages (outbox rows) and the callback audit are kept.
+    retention_days: int = 90
     # A status message shows new training progress at most this often.
     progress_update_seconds: float = 300.0
     # Where an upload gets the prompt offering a replica.
@@ -121,6 +124,7 @@ class Settings:
             f"replica_admins={self.replica_admins!r}, "
             f"replica_monthly_limit={self.replica_monthly_limit}, "
             f"consent_timeout_days={self.consent_timeout_days}, "
+            f"retention_days={self.retention_days}, "
             f"progress_update_seconds={self.progress_update_seconds}, "
             f"upload_prompts={str(self.upload_prompts)!r}, "
             f"tavus_dry_run={self.tavus_dry_run}, "
@@ -280,6 +284,13 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     )
     # Up to 999 days: a timedelta of more would overflow.
     consent_days = whole_number("CONSENT_TIMEOUT_DAYS", "days", maximum_digits=3) or 7
+    # Up to ten years. More digits are read (and refused) so the message can say the bound.
+    retention_days = whole_number("RETENTION_DAYS", "days", maximum_digits=18) or 90
+    if retention_days > MAX_RETENTION_DAYS:
+        problems.append(
+            f"RETENTION_DAYS must be at most {MAX_RETENTION_DAYS} days (ten years), "
+            f"got {value('RETENTION_DAYS')[:40]!r}"
+        )
 
     log_level = (value("LOG_LEVEL") or "INFO").upper()
     if log_level not in LOG_LEVELS:
@@ -332,6 +343,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         replica_admins=admins,
         replica_monthly_limit=monthly_limit,
         consent_timeout_days=consent_days,
+        retention_days=retention_days,
         progress_update_seconds=progress_update,
         upload_prompts=upload_prompts,
         tavus_dry_run=dry_run,

@@ -330,3 +330,13 @@ def add_media_objects(db: sqlite_utils.Database) -> None:
     media = db.table("media_files")
     media.add_column("bucket", str)
     media.add_column("object_key", str)
+
+
+@migrations()
+def add_retention_indexes(db: sqlite_utils.Database) -> None:
+    """Retention (storage/retention.py, RETENTION_DAYS): delivered outbox rows by when they
+    were sent, and callbacks by when they arrived, found a batch at a time without scanning
+    either table. (Given-up outbox rows are found by `state, next_attempt_at`, already
+    indexed.)"""
+    db.table("outbox").create_index(["state", "sent_at"])
+    db.table("tavus_callbacks").create_index(["received_at"])

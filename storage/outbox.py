@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import sqlite_utils
 
@@ -44,6 +45,12 @@ UNSENT = "state IN ('pending', 'sending')"
 # What an attempt that Slack's answer settled (nothing posted) leaves behind.
 _NO_TARGET = """target_channel_id = NULL, target_thread_ts = NULL, target_key = NULL,
     target_floor = NULL"""
+# Done rows, deleted once older than RETENTION_DAYS (`prune_done`), by the indexed column
+# that tells when each was done: when it was last sent; for one given up, when its last
+# attempt was due (shortly before it was given up).
+DONE_AT = {"sent": "sent_at", "failed": "next_attempt_at"}
+# How many times each connection has owed rows (see `owed`).
+_OWED: WeakKeyDictionary[sqlite_utils.Database, int] = WeakKeyDictionary()
 
 
 class LaneKind(StrEnum):
@@ -178,6 +185,18 @@ def _row(row: dict[str, Any]) -> OutboxRow:
     )
 
 
+def owed(db: sqlite_utils.Database) -> int:
+    """How many times rows have been owed through `db`: every enqueue that wrote a row, or
+    brought one forward, counts. Compared before and after a transaction, it tells whether
+    the outbox worker has anything new to look for (`ReplicaWorkflow._commit` wakes it only
+    then). A transaction rolled back still counts: at worst a look that finds nothing."""
+    return _OWED.get(db, 0)
+
+
+def _owe(db: sqlite_utils.Database) -> None:
+    _OWED[db] = _OWED.get(db, 0) + 1
+
+
 def status_key(request_id: int) -> str:
     return f"{request_id}:status"
 
@@ -247,6 +266,7 @@ def _enqueue_render(
             state = CASE WHEN state IN ('sent', 'failed') THEN 'pending' ELSE state END""",
         [str(lane), request_id, key, kind, _stamp(due), _stamp(now)],
     )
+    _owe(db)
 
 
 def _stamp(moment: datetime) -> str:
@@ -303,12 +323,14 @@ def _insert_once(
     payload: dict[str, Any],
 ) -> None:
     now = utc_now()
-    db.execute(
+    cursor = db.execute(
         f"""INSERT INTO {OUTBOX} (lane, request_id, key, kind, payload, state, attempts,
             next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)
             ON CONFLICT(key) DO NOTHING""",
         [str(lane), request_id, key, kind, json.dumps(payload), now, now],
     )
+    if cursor.rowcount:  # a second ask of the same key writes nothing, and owes nothing
+        _owe(db)
 
 
 def due(
@@ -440,3 +462,43 @@ def rows_for(db: sqlite_utils.Database, request_id: int) -> list[dict[str, Any]]
 
 def rows_in(db: sqlite_utils.Database, lane: Lane) -> list[dict[str, Any]]:
     return list(db.table(OUTBOX).rows_where("lane = ?", [str(lane)], order_by="id"))
+
+
+def prune_done(
+    db: sqlite_utils.Database,
+    state: str,
+    before: str,
+    after: tuple[str, int] | None = None,
+    *,
+    limit: int = 1000,
+) -> tuple[int, tuple[str, int] | None]:
+    """One batch of retention (storage/retention.py), one transaction: of the rows in `state`
+    ('sent' or 'failed') done before `before` (a utc_now() stamp), the first `limit` after
+    `after`, in the order they were done (`DONE_AT`, then id), are looked at, and those not
+    kept are deleted. How many went, and where the next batch starts (None: none left).
+
+    A row still owed (pending, or sending: in doubt) is never looked at. Kept: the newest row
+    of a lane that recorded a DM's id (`dm_channel_id`), which `known_dm` reads, so later posts
+    to that DM can still be checked. Nothing else a done row holds is read again: a request's
+    root message is edited through the request's `message_channel_id`/`message_ts`, and a
+    status or Home row asked for again is written anew."""
+    column = DONE_AT[state]
+    where = f"o.state = ? AND o.{column} < ?"
+    params: list[Any] = [state, before]
+    if after is not None:
+        where += f" AND o.{column} >= ? AND (o.{column} > ? OR o.id > ?)"
+        params += [after[0], after[0], after[1]]
+    with db.atomic():
+        looked = db.execute(
+            f"""SELECT o.id, o.{column}, CASE WHEN o.dm_channel_id IS NULL THEN 0
+                ELSE o.id = (SELECT max(d.id) FROM {OUTBOX} d
+                  WHERE d.lane = o.lane AND d.dm_channel_id IS NOT NULL) END
+                FROM {OUTBOX} o WHERE {where} ORDER BY o.{column}, o.id LIMIT ?""",
+            [*params, limit],
+        ).fetchall()
+        gone = [(row_id,) for row_id, _, kept in looked if not kept]
+        db.conn.executemany(f"DELETE FROM {OUTBOX} WHERE id = ?", gone)
+    if len(looked) < limit:
+        return len(gone), None
+    last_id, last_done, _ = looked[-1]
+    return len(gone), (str(last_done), int(last_id))

@@ -470,6 +470,33 @@ def test_a_bad_consent_timeout_is_one_line(value: str) -> None:
     assert repr(value) in problem
 
 
+# -- retention -----------------------------------------------------------------------------------
+
+
+def test_retention_days_defaults_to_ninety_and_takes_whole_days_up_to_ten_years() -> None:
+    assert load_settings(env()).retention_days == 90
+    assert load_settings(env(RETENTION_DAYS=" 30 ")).retention_days == 30
+    assert load_settings(env(RETENTION_DAYS="1")).retention_days == 1
+    assert load_settings(env(RETENTION_DAYS="3650")).retention_days == 3650
+    assert "retention_days=30" in repr(load_settings(env(RETENTION_DAYS="30")))
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1.5", "a year", "٣", "90d"])
+def test_a_retention_that_is_not_whole_days_is_one_line(value: str) -> None:
+    [problem] = problems_for(env(RETENTION_DAYS=value))
+
+    assert problem.startswith("RETENTION_DAYS must be a whole number of days, 1 or more")
+    assert repr(value) in problem
+
+
+@pytest.mark.parametrize("value", ["3651", "10000", "0003651"])
+def test_a_retention_over_ten_years_is_one_line(value: str) -> None:
+    [problem] = problems_for(env(RETENTION_DAYS=value))
+
+    assert problem.startswith("RETENTION_DAYS must be at most 3650 days")
+    assert repr(value) in problem
+
+
 # -- upload prompts ------------------------------------------------------------------------------
 
 
