@@ -403,8 +403,13 @@ class OutboxWorker:
         db: Any, row: store.OutboxRow, record: ReplicaRecord | None, posted: Posted
     ) -> None:
         with db.atomic():
-            # A DM lane's answer tells the DM's D… id: later posts there can be checked.
-            dm = posted.channel_id if row.lane.kind == store.LaneKind.DM else None
+            # A post to a user (a DM lane, or a request started from Home, whose channel is
+            # the requester's id) is answered with the DM's D… id: later posts there can be
+            # checked.
+            to_user = row.lane.kind == store.LaneKind.DM or (
+                record is not None and _is_user(record.origin.channel_id)
+            )
+            dm = posted.channel_id if to_user and _is_dm(posted.channel_id) else None
             store.mark_sent(db, row, posted.channel_id, posted.ts, dm_channel_id=dm)
             if record is not None and row.kind == store.STATUS and record.message_ts is None:
                 requests.set_root_message(db, record.id, posted.channel_id, posted.ts)
@@ -566,7 +571,7 @@ class OutboxWorker:
                 logger.info("%s was already posted (%s); not posting it again", row.key, found.ts)
                 return found
             elif found is not None:  # the DM notice made it; the message is next
-                await self._write(store.notice_posted, row.id, found.channel_id, found.ts)
+                await self._write(store.notice_posted, row, found.channel_id, found.ts)
                 dm, notice_ts = found.channel_id, found.ts
             # None: a complete look shows it was not posted; it is posted anew below.
         if moved_from is None:
@@ -606,7 +611,7 @@ class OutboxWorker:
                 _notice_key(row),
                 moved_to_dm_notice(moved_from),
             )
-            await self._write(store.notice_posted, row.id, notice.channel_id, notice.ts)
+            await self._write(store.notice_posted, row, notice.channel_id, notice.ts)
             dm = notice.channel_id
         if dm is None:
             raise RuntimeError(f"{row.key}: DM notice recorded without the DM's id")

@@ -340,3 +340,22 @@ def add_retention_indexes(db: sqlite_utils.Database) -> None:
     indexed.)"""
     db.table("outbox").create_index(["state", "sent_at"])
     db.table("tavus_callbacks").create_index(["received_at"])
+
+
+@migrations()
+def create_known_dms(db: sqlite_utils.Database) -> None:
+    """The bot's DM (D…) with each user whose id an answer told: read by a primary key before
+    posting there, instead of searching the outbox (which grows with history)."""
+    db.table("known_dms").create(
+        {"user_id": str, "dm_channel_id": str, "learnt_at": str}, pk="user_id"
+    )
+    # What the outbox knew, the newest answer winning.
+    db.execute(
+        """INSERT OR REPLACE INTO known_dms (user_id, dm_channel_id, learnt_at)
+           SELECT CASE WHEN o.lane LIKE 'dm:%' THEN substr(o.lane, 4) ELSE r.requester_id END,
+                  o.dm_channel_id, coalesce(o.sent_at, o.created_at)
+           FROM outbox o LEFT JOIN replica_requests r ON r.id = o.request_id
+           WHERE o.dm_channel_id IS NOT NULL
+             AND (o.lane LIKE 'dm:%' OR r.requester_id IS NOT NULL)
+           ORDER BY o.id"""
+    )

@@ -389,6 +389,8 @@ def mark_sent(
             WHERE id = ?""",
         [channel_id, ts, _stamp(now), dm_channel_id, _stamp(due), row.version, row.id],
     )
+    if dm_channel_id is not None:
+        _learn_dm(db, row, dm_channel_id)
 
 
 def retry_later(
@@ -420,26 +422,45 @@ def move_to_dm(db: sqlite_utils.Database, row_id: int, from_channel_id: str) -> 
     )
 
 
-def notice_posted(db: sqlite_utils.Database, row_id: int, dm_channel_id: str, ts: str) -> None:
+def notice_posted(db: sqlite_utils.Database, row: OutboxRow, dm_channel_id: str, ts: str) -> None:
     """The DM notice is there, and its answer told the DM's id."""
     db.execute(
         f"""UPDATE {OUTBOX} SET dm_channel_id = ?, notice_ts = ?, state = 'pending', {_NO_TARGET}
             WHERE id = ?""",
-        [dm_channel_id, ts, row_id],
+        [dm_channel_id, ts, row.id],
     )
+    _learn_dm(db, row, dm_channel_id)
+
+
+KNOWN_DMS = "known_dms"
 
 
 def known_dm(db: sqlite_utils.Database, user_id: str) -> str | None:
-    """The bot's DM with `user_id`, if an earlier post there told its id: a request of theirs
-    moved to it, or their own DM lane."""
+    """The bot's DM with `user_id`, if an earlier post there told its id (a request of theirs
+    moved to it or started there, or their own DM lane): one primary-key read."""
     found = db.execute(
-        f"""SELECT o.dm_channel_id FROM {OUTBOX} o LEFT JOIN {REQUESTS} r
-            ON r.id = o.request_id WHERE o.dm_channel_id IS NOT NULL
-            AND (r.requester_id = ? OR o.lane = ?)
-            ORDER BY o.id DESC LIMIT 1""",
-        [user_id, str(dm_lane(user_id))],
+        f"SELECT dm_channel_id FROM {KNOWN_DMS} WHERE user_id = ?", [user_id]
     ).fetchone()
     return None if found is None else str(found[0])
+
+
+def _learn_dm(db: sqlite_utils.Database, row: OutboxRow, dm_channel_id: str) -> None:
+    """Keep the DM id an answer told, for the user whose DM it is: a DM lane's owner, or the
+    requester of a request's row."""
+    if row.lane.kind == LaneKind.DM:
+        user_id: str | None = row.lane.owner
+    else:
+        found = db.execute(
+            f"SELECT requester_id FROM {REQUESTS} WHERE id = ?", [row.request_id]
+        ).fetchone()
+        user_id = None if found is None else found[0]
+    if user_id:
+        db.execute(
+            f"""INSERT INTO {KNOWN_DMS} (user_id, dm_channel_id, learnt_at) VALUES (?, ?, ?)
+                ON CONFLICT(user_id) DO UPDATE SET dm_channel_id = excluded.dm_channel_id,
+                learnt_at = excluded.learnt_at""",
+            [user_id, dm_channel_id, utc_now()],
+        )
 
 
 def mark_failed(db: sqlite_utils.Database, row_id: int, error: str) -> None:

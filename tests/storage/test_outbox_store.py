@@ -133,7 +133,7 @@ def test_moving_to_a_dm_then_the_notice(db: sqlite_utils.Database) -> None:
     assert moved.dm_channel_id is None and moved.notice_ts is None
     notice = Target("U1", None, "1:outcome:moved", "1700000000.000000")
     outbox.claim(db, row.id, notice)
-    outbox.notice_posted(db, row.id, "D0001", "5.5")
+    outbox.notice_posted(db, row, "D0001", "5.5")
     [noticed], _ = outbox.due(db, soon(), frozenset())
     assert (noticed.state, noticed.target) == ("pending", None)
     assert (noticed.moved_from, noticed.dm_channel_id, noticed.notice_ts) == ("C1", "D0001", "5.5")
@@ -147,9 +147,22 @@ def test_a_dm_id_is_known_only_for_its_own_requester(db: sqlite_utils.Database) 
     rows, _ = outbox.due(db, soon(), frozenset())
     outbox.move_to_dm(db, rows[0].id, "C1")
     assert outbox.known_dm(db, "U1") is None  # moved, but no answer told the id yet
-    outbox.notice_posted(db, rows[0].id, "D0001", "5.5")
+    outbox.notice_posted(db, rows[0], "D0001", "5.5")
     assert outbox.known_dm(db, "U1") == "D0001"
     assert outbox.known_dm(db, "U2") is None
+
+
+def test_a_dm_id_is_read_by_its_key_whatever_the_outbox_holds(db: sqlite_utils.Database) -> None:
+    outbox.enqueue_dm(db, "U7", "hello", {"text": "hi", "blocks": []})
+    [row], _ = outbox.due(db, soon(), frozenset())
+    outbox.mark_sent(db, row, "D0007", "1.1", dm_channel_id="D0007")
+    assert outbox.known_dm(db, "U7") == "D0007"
+    plan = db.execute(
+        "EXPLAIN QUERY PLAN SELECT dm_channel_id FROM known_dms WHERE user_id = ?", ["U7"]
+    ).fetchall()
+    assert "USING INDEX" in str(plan) or "PRIMARY KEY" in str(plan)  # never a scan
+    db.execute("DELETE FROM outbox")  # pruned: the DM is still known
+    assert outbox.known_dm(db, "U7") == "D0007"
 
 
 def test_backlog_counts_what_is_owed_and_since_when(db: sqlite_utils.Database) -> None:
@@ -173,7 +186,7 @@ def test_a_reopened_status_is_owed_from_now(db: sqlite_utils.Database) -> None:
     [row], _ = outbox.due(db, soon(), frozenset())
     outbox.retry_later(db, row.id, datetime.now(UTC), "Slack answered 500", settled=True)
     outbox.move_to_dm(db, row.id, "C1")
-    outbox.notice_posted(db, row.id, "D0001", "5.5")
+    outbox.notice_posted(db, row, "D0001", "5.5")
     db.execute("UPDATE outbox SET created_at = '2000-01-01T00:00:00.000+00:00'")
     outbox.mark_sent(db, row, "D0001", "6.6")
     outbox.enqueue_status(db, request_id)  # days later: the result

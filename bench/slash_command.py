@@ -1,0 +1,178 @@
+"""`/replica` → the form: how long from the signed POST leaving until the fake Slack receives
+views.open, one at a time and in bursts, and the bot's CPU per command, against a bare Bolt
+AsyncApp that only acks and opens a static modal.
+
+Run from the repository root:  python bench/slash_command.py [--sequential 200] [--bursts 10]
+
+Times run from just before the POST is sent (signing is done first) to the moment the fake
+Slack (in this process) receives views.open with that command's trigger_id. CPU is the child
+process's user + system time (/proc/<pid>/stat, all threads) over the one-at-a-time run, from
+before the first command until the process is idle again after the last (the bot looks the
+requester's name up and fills it in after views.open: that counts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: make the project importable
+
+import aiohttp  # noqa: E402
+
+from bench._harness import (  # noqa: E402
+    BenchCpu,
+    BenchSlack,
+    Child,
+    Report,
+    SlackSender,
+    apply_common,
+    common_arguments,
+    fakes,
+    latency_summary,
+    parse_env,
+    percentile,
+    start_bot,
+    start_floor,
+    until_cpu_quiet,
+    work_dir,
+)
+
+USERS = 50  # requesters taken in turn (the bot keeps names it learnt in memory)
+
+
+def user(index: int) -> str:
+    return f"U{index % USERS:07d}"
+
+
+async def measure(
+    child: Child, slack: BenchSlack, sequential: int, bursts: int, size: int, warmup: int
+) -> dict[str, Any]:
+    """One side: warm-up, then one at a time (with CPU), then bursts."""
+    connector = aiohttp.TCPConnector(limit=max(100, size * 2))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        sender = SlackSender(session, child.url, slack)
+        for index in range(warmup):
+            await sender.open_form_timed(user=user(index))
+        await until_cpu_quiet(child.pid)
+
+        one: list[float] = []
+        missing = 0
+        cpu_before, bench_cpu = child.cpu(), BenchCpu()
+        threads_before = child.thread_cpu()
+        for index in range(sequential):
+            seconds, _ = await sender.open_form_timed(user=user(index))
+            if seconds is None:
+                missing += 1
+            else:
+                one.append(seconds)
+        share = bench_cpu.share()
+        await until_cpu_quiet(child.pid)
+        cpu = child.cpu() - cpu_before
+        threads_after = child.thread_cpu()
+        main_cpu = threads_after[0] - threads_before[0]
+        other_cpu = threads_after[1] - threads_before[1]
+
+        burst: list[float] = []
+        burst_cpu = burst_wall = 0.0
+        for round_ in range(bursts):
+            cpu_at, wall_at = time.process_time(), time.perf_counter()
+            results = await asyncio.gather(
+                *(sender.open_form_timed(user=user(round_ * size + i)) for i in range(size))
+            )
+            burst_cpu += time.process_time() - cpu_at
+            burst_wall += time.perf_counter() - wall_at
+            for seconds, _ in results:
+                if seconds is None:
+                    missing += 1
+                else:
+                    burst.append(seconds)
+            await until_cpu_quiet(child.pid, quiet=0.2)
+        burst_share = burst_cpu / burst_wall if burst_wall else 0.0
+        return {
+            "one_at_a_time": latency_summary(one),
+            "burst": latency_summary(burst),
+            "cpu_seconds": cpu,
+            "cpu_ms_per_command": cpu / sequential * 1000,
+            "cpu_ms_per_command_main_thread": main_cpu / sequential * 1000,
+            "cpu_ms_per_command_other_threads": other_cpu / sequential * 1000,
+            "no_views_open": missing,
+            "errors": dict(sender.errors),
+            "bench_process_cpu_share": round(share, 2),
+            "bench_process_cpu_share_bursts": round(burst_share, 2),
+            "_one": one,
+            "_burst": burst,
+        }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sequential", type=int, default=200, help="commands one at a time")
+    parser.add_argument("--bursts", type=int, default=10, help="bursts of concurrent commands")
+    parser.add_argument("--burst-size", type=int, default=20, help="commands per burst")
+    parser.add_argument("--warmup", type=int, default=20, help="unmeasured commands first")
+    common_arguments(parser)
+    args = parser.parse_args()
+    apply_common(args)
+    report = Report("slash_command", args)
+    extra = parse_env(args.bot_env)
+    results: dict[str, dict[str, Any]] = {}
+
+    async with fakes() as (slack, tavus):
+        with work_dir("bench-slash-", args.keep) as work:
+            for name in ("floor", "bot"):
+                if name == "floor":
+                    child = await start_floor("bolt", work, slack)
+                else:
+                    child = await start_bot(args.root, work, slack, tavus, extra=extra)
+                try:
+                    results[name] = await measure(
+                        child, slack, args.sequential, args.bursts, args.burst_size, args.warmup
+                    )
+                finally:
+                    await child.stop()
+                shown = {k: v for k, v in results[name].items() if not k.startswith("_")}
+                print(f"{name}: {shown}")
+                report.raw[name] = shown
+
+    bot, floor = results["bot"], results["floor"]
+    report.add(
+        "/replica → views.open, one at a time: p50",
+        percentile(bot["_one"], 50) * 1000,
+        percentile(floor["_one"], 50) * 1000,
+    )
+    report.add(
+        "/replica → views.open, one at a time: p99",
+        percentile(bot["_one"], 99) * 1000,
+        percentile(floor["_one"], 99) * 1000,
+    )
+    report.add(
+        f"/replica → views.open, bursts of {args.burst_size}: p99",
+        percentile(bot["_burst"], 99) * 1000,
+        percentile(floor["_burst"], 99) * 1000,
+    )
+    report.add("CPU per /replica", bot["cpu_ms_per_command"], floor["cpu_ms_per_command"])
+    report.add("commands without views.open", bot["no_views_open"], floor["no_views_open"], "")
+    report.note(
+        f"{args.sequential} one at a time, {args.bursts} bursts of {args.burst_size}, after "
+        f"{args.warmup} unmeasured; errors: bot {bot['errors']}, floor {floor['errors']}"
+    )
+    report.note(
+        "bot CPU per /replica by thread: "
+        f"{bot['cpu_ms_per_command_main_thread']:.1f} ms main (event loop), "
+        f"{bot['cpu_ms_per_command_other_threads']:.1f} ms others (SQLite, executors); "
+        "bench process CPU in bursts: "
+        f"{floor['bench_process_cpu_share_bursts']:.0%} of a core (floor), "
+        f"{bot['bench_process_cpu_share_bursts']:.0%} (bot)"
+    )
+    report.print()
+    report.write_json(args.json)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
