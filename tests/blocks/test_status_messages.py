@@ -17,6 +17,7 @@ from domain.request import Mode, ReplicaRequest, SlackOrigin
 from domain.states import State
 from domain.subject import Subject, SubjectKind
 from domain.training_errors import hint_for
+from tests.blocks.test_library import texts
 
 VIDEO = ReplicaRequest(
     replica_name="Jane Doe", mode=Mode.VIDEO, train_video_url="https://media.example/j.mp4"
@@ -48,20 +49,7 @@ def record(state: State, **changes: Any) -> ReplicaRecord:
 
 def block_text(message: Message) -> str:
     """Every mrkdwn/plain text string in the message's blocks, joined."""
-    found: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
-                found.append(node["text"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(message.as_kwargs()["blocks"])
-    return "\n".join(found)
+    return "\n".join(texts(message.as_kwargs()["blocks"]))
 
 
 # -- status_message ----------------------------------------------------------------------------
