@@ -198,7 +198,9 @@ class S3Store:
     async def remove_leftovers(self, storage: Storage, active: Set[str], now: datetime) -> int:
         """Abort multipart uploads under the prefix that a crash left (older than an hour and
         not in progress here); they would otherwise be kept, and billed, for ever."""
-        keep = frozenset(active)
+        # The live set, read as each upload is looked at: a copy begun after this sweep
+        # started is spared too (its token is added before its upload is created).
+        keep = active
         oldest = now - LEFTOVER_AGE
 
         def abort_stale(client: Any) -> int:
