@@ -10,7 +10,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 
-from blocks import Message, with_dry_run_note
+from blocks import Message, escape_within, with_dry_run_note
 from blocks.consent import (
     APPROVE,
     DECLINE,
@@ -20,7 +20,7 @@ from blocks.consent import (
     deletion_underway,
     nothing_to_answer,
 )
-from blocks.messages import was_revoked
+from blocks.messages import REASON_LIMIT, was_revoked
 from domain.consent import ConsentEventKind
 from domain.record import ReplicaRecord
 from domain.states import State
@@ -45,7 +45,9 @@ def _ended(record: ReplicaRecord) -> str:
     if record.delete_requested_at is not None:
         return "this replica is being deleted."
     if record.state is State.NOT_CREATED:
-        return f"this request has ended: {record.error_message or 'nothing was created.'}"
+        # The reason may be Tavus's own words: outside text, escaped and bounded.
+        reason = escape_within(record.error_message or "nothing was created.", REASON_LIMIT)
+        return f"this request has ended: {reason}"
     return "this request has already been answered."
 
 

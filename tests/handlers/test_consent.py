@@ -392,3 +392,17 @@ async def test_nobody_to_tell_without_admins_and_nothing_for_strangers(bot: Bot)
     assert [
         m for m in bot.slack.messages if m.channel.startswith("DU") and m.channel != "DU2"
     ] == []
+
+
+async def test_a_late_click_shows_the_reason_escaped(bot: Bot) -> None:
+    request_id = await ask(bot)
+    await eventually(lambda: dms_to(bot, "U2"))
+
+    def end_with_tavus_words(db: Any) -> None:
+        store.consent_refused(db, request_id, "<!channel> " + "&" * 2000)
+
+    await bot.services.storage.run(end_with_tavus_words)
+    answer = await click(bot, APPROVE, request_id, "U2")
+    shown = text_of(answer)
+    assert "this request has ended: &lt;!channel&gt;" in shown and "<!channel>" not in shown
+    assert all(len(b["text"]["text"]) <= 3000 for b in answer["blocks"] if "text" in b)
