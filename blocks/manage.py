@@ -27,6 +27,11 @@ NOT_ALLOWED = (
     "Only the person who asked for this replica, the person on camera and the bot's admins "
     "can {what} it. Nothing was changed."
 )
+# Deleting is also withdrawing consent: whoever shared the footage may do it too.
+NOT_ALLOWED_TO_DELETE = (
+    "Only the person who asked for this replica, the person on camera, whoever shared the "
+    "footage and the bot's admins can delete it. Nothing was changed."
+)
 
 
 def rename_modal(record: ReplicaRecord) -> View:

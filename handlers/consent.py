@@ -20,6 +20,7 @@ from blocks.consent import (
     deletion_underway,
     nothing_to_answer,
 )
+from blocks.manage import NOT_ALLOWED_TO_DELETE
 from blocks.messages import REASON_LIMIT, was_revoked
 from domain.consent import ConsentEventKind
 from domain.record import ReplicaRecord
@@ -32,10 +33,6 @@ logger = logging.getLogger(__name__)
 
 NOT_FOUND = "I can't find that replica request any more. Ask the person who made it."
 NOT_YOURS_TO_ANSWER = "Only the people asked can answer this: {people}. Nothing was changed."
-NOT_YOURS_TO_DELETE = (
-    "Only the person who asked for this replica, the person on camera, whoever shared the "
-    "footage and the bot's admins can delete it. Nothing was changed."
-)
 
 
 def _ended(record: ReplicaRecord) -> str:
@@ -122,7 +119,7 @@ def register(surface: Surface) -> None:
         record = outcome.record
         if outcome.answer is Answer.NOT_YOURS:
             logger.warning("%s may not delete request %s", user_id, request_id)
-            text = NOT_YOURS_TO_DELETE
+            text = NOT_ALLOWED_TO_DELETE
             await respond(response_type="ephemeral", replace_original=False, text=text)
             return
         if outcome.answer is Answer.ENDED:

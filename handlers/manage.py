@@ -18,6 +18,7 @@ from blocks.manage import (
     FOOTAGE,
     NEW_NAME,
     NOT_ALLOWED,
+    NOT_ALLOWED_TO_DELETE,
     RENAME_MODAL,
     delete_modal,
     message_modal,
@@ -96,16 +97,17 @@ def register(surface: Surface) -> None:
         *,
         what: str,
         allowed: Callable[[ReplicaRecord, str], bool],
+        refusal: str,
         gone: Callable[[ReplicaRecord], bool],
         dialog: Callable[[ReplicaRecord], View],
     ) -> None:
-        """A button that opens a dialog about its replica, for those `allowed` to `what` it,
-        while it is not `gone`; everyone else is told why not."""
+        """A button that opens a dialog about its replica, for those `allowed` to `what` it
+        (anyone else is told `refusal`), while it is not `gone`."""
         record = await clicked_record(body, client, respond)
         if record is None:
             return
         if not allowed(record, body["user"]["id"]):
-            await _tell(body, client, respond, NOT_ALLOWED.format(what=what))
+            await _tell(body, client, respond, refusal)
         elif gone(record):
             await _tell(body, client, respond, GONE.format(what=what))
         else:
@@ -124,6 +126,7 @@ def register(surface: Surface) -> None:
             respond,
             what="rename",
             allowed=manager.may_manage,
+            refusal=NOT_ALLOWED.format(what="rename"),
             gone=lambda record: record.replica_id is None or record.state in ENDED,
             dialog=rename_modal,
         )
@@ -172,6 +175,7 @@ def register(surface: Surface) -> None:
             respond,
             what="delete",
             allowed=consent.may_withdraw,
+            refusal=NOT_ALLOWED_TO_DELETE,
             gone=lambda record: record.state in ENDED or record.delete_requested_at is not None,
             dialog=delete_modal,
         )
@@ -189,7 +193,7 @@ def register(surface: Surface) -> None:
             await ack(response_action="errors", errors={FOOTAGE: NOT_FOUND})
             return
         if outcome.answer is Answer.NOT_YOURS:
-            await ack(response_action="errors", errors={FOOTAGE: NOT_ALLOWED.format(what="delete")})
+            await ack(response_action="errors", errors={FOOTAGE: NOT_ALLOWED_TO_DELETE})
             return
         # Deleting (or already gone, or ended before it reached Tavus): the status message and
         # its thread tell the rest.
