@@ -32,10 +32,6 @@ IMAGE_RIGHTS_STATEMENT = (
     "The person in this photo has agreed to an AI replica of them that looks like them, and "
     "whoever submits it owns or is licensed to use the photo for this."
 )
-# Before the subject kinds: one checkbox per mode, ticked by whoever filled in the form.
-# Kept for reading old records.
-ATTESTATION_VIDEO = "The person shown has consented to an AI replica of them"
-ATTESTATION_PHOTO = "I have the rights to this likeness and the person shown has consented"
 
 
 def consent_sentence(full_name: str | None) -> str:

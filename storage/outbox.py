@@ -499,8 +499,9 @@ def prune_done(
     kept are deleted. How many went, and where the next batch starts (None: none left).
 
     A row still owed (pending, or sending: in doubt) is never looked at. Kept: the newest row
-    of a lane that recorded a DM's id (`dm_channel_id`), which `known_dm` reads, so later posts
-    to that DM can still be checked. Nothing else a done row holds is read again: a request's
+    of a lane that recorded a DM's id (`dm_channel_id`), one per lane, as where that id was
+    told (`known_dm` reads the id itself from `known_dms`, which retention never prunes).
+    Nothing else a done row holds is read again: a request's
     root message is edited through the request's `message_channel_id`/`message_ts`, and a
     status or Home row asked for again is written anew."""
     column = DONE_AT[state]

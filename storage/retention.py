@@ -19,7 +19,8 @@ Deleting a done outbox row loses nothing still to come:
 - Replies and DM lane rows are written once per key; the state changes that owe them are
   conditional and happen once, so only a change made again more than RETENTION_DAYS later
   (a replica adopted long after its create was given up) is told again, as news.
-- The newest row of a lane that recorded a DM's id is kept (`outbox.known_dm` reads it).
+- The newest row of a lane that recorded a DM's id is kept, one per lane (the id itself is
+  in `known_dms`, never pruned).
 
 Each batch is one transaction of at most BATCH rows, found by an index, and its own call on
 the database thread: other work runs between batches, so a large first prune (after an
