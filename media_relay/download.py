@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from domain.media import MAX_VIDEO_BYTES, VIDEO_REQUIREMENT, Mode, media_type
 from domain.slack_files import SlackFile, human_size, is_slack_file_host
-from media_relay.transport import AiohttpTransport
+from net.aiohttp_transport import AiohttpTransport
 from slack_access.errors import CREDENTIAL_ERRORS
 
 # Bytes handed to the sink at a time; one buffer is written while the next fills.

@@ -16,7 +16,7 @@ Files live for `retention` (48 h) or until their request's training ends, whiche
 token goes to Slack's file hosts only), stores.py (the seam: a store, a copy in the making),
 local_store.py (MEDIA_DIR: spool.py's owner-only copies, 0600 in 0700 folders; files.py's
 names; serving.py), s3_store.py (multipart uploads, presigned links) and sweep.py, over
-transport.py (httpx on aiohttp).
+net/aiohttp_transport.py (httpx on aiohttp).
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ from collections.abc import Sequence
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
+# Idle connections to Slack are closed after this long (see `open_session`).
+KEEPALIVE_SECONDS = 10.0
+
 
 class SlackClients:
     def __init__(self, client: AsyncWebClient) -> None:
@@ -36,14 +39,17 @@ class SlackClients:
     def open_session(self, trace_configs: Sequence[aiohttp.TraceConfig] = ()) -> None:
         """Give the client an aiohttp session of the bot's own, traced with `trace_configs`
         (metrics): Bolt's per-request clients and copies of the client share it. Without one,
-        slack_sdk opens a session per call; this one keeps that behaviour (a connection per
-        call, never reused, so a post is never sent on a connection Slack has dropped) and
-        the client's timeout. Needs a running event loop; `aclose` closes it."""
+        slack_sdk opens a session, and a connection, per call (in production a TLS handshake
+        per call: most of a status edit's cost, bench/README.md). This one keeps connections
+        alive, but closes them after `KEEPALIVE_SECONDS` idle, well before a server or load
+        balancer drops them (60 s is the usual), so a post is rarely sent on a connection the
+        other end has closed; when it is, the outbox settles the doubt as for any lost answer.
+        Needs a running event loop; `aclose` closes it."""
         if self._client.session is not None:
             return
         self._client.session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self._client.timeout),
-            connector=aiohttp.TCPConnector(force_close=True),
+            connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS),
             trace_configs=list(trace_configs),
         )
 

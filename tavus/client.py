@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from net.aiohttp_transport import AiohttpTransport
 from tavus.errors import (
     TavusAuthError,
     TavusError,
@@ -163,7 +164,11 @@ class TavusClient:
             timeout=httpx.Timeout(
                 timeout_seconds, connect=min(timeout_seconds, CONNECT_TIMEOUT_SECONDS)
             ),
-            transport=transport,
+            # httpcore, httpx's default, scans its whole pool and looks for sniffio on every
+            # request (about half the CPU of a confirming GET, bench/README.md); aiohttp, which
+            # the bot runs on anyway, keeps connections alive as cheaply. A POST is never
+            # resent on a dropped connection: aiohttp retries only idempotent methods.
+            transport=transport or AiohttpTransport(),
         )
 
     async def aclose(self) -> None:

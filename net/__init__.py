@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the Tavus client and the media relay; imports nothing of ours."""
