@@ -38,8 +38,13 @@ class Supervisor:
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._work.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:
-            self._metrics.background_failure()
-            logger.error("%s failed", task.get_name(), exc_info=error)
+            self.failed(task.get_name(), error)
+
+    def failed(self, what: str, error: BaseException) -> None:
+        """A piece of background work failed (and the work around it goes on): counted and
+        logged with its traceback."""
+        self._metrics.background_failure()
+        logger.error("%s failed", what, exc_info=error)
 
     async def idle(self) -> None:
         """Wait until no finite work is left (tests, shutdown)."""
