@@ -32,16 +32,56 @@ FIND_ANY = "`/replica status <name>` finds any of them"
 
 
 @dataclass(frozen=True)
+class PageMark:
+    """Where a page of everyone's replicas starts: its position (shown, from 0) and the
+    request id it shows those older than (None: the newest). A Previous/Next button's value:
+    "0" for the first page, "<offset>:<before>" for another."""
+
+    offset: int = 0
+    before: int | None = None
+
+    @property
+    def value(self) -> str:
+        return "0" if self.before is None else f"{self.offset}:{self.before}"
+
+
+@dataclass(frozen=True)
 class Page:
-    """One page of a list of replicas: which, where in the whole list, and how many in all."""
+    """One page of a list of replicas: which, where in the whole list, how many in all (at
+    least, when `more_than`: lists count only so far), and, for App Home's pager, where the
+    page before it starts (None: there is none)."""
 
     records: Sequence[ReplicaRecord]
     offset: int = 0
     total: int = 0
+    more_than: bool = False
+    previous: PageMark | None = None
 
     @property
     def has_more(self) -> bool:
-        return self.offset + len(self.records) < self.total
+        return self.more_than or self.offset + len(self.records) < self.total
+
+    @property
+    def next(self) -> PageMark | None:
+        """Where the page after this one starts; None if this is the last."""
+        if not self.has_more or not self.records:
+            return None
+        return PageMark(self.offset + len(self.records), self.records[-1].id)
+
+
+def counted_page(
+    records: Sequence[ReplicaRecord],
+    counted: int,
+    *,
+    cap: int,
+    offset: int = 0,
+    previous: PageMark | None = None,
+) -> Page:
+    """A page at `offset` of a list counted only so far: `counted` of its replicas from this
+    page on, the count stopped past `cap` (then "more than")."""
+    more_than = counted > cap
+    total = offset + min(counted, cap)
+    return Page(records, offset, total, more_than=more_than, previous=previous)
 
 
 def _created(stamp: str) -> str:
@@ -84,10 +124,11 @@ def replica_list(page: Page, now: datetime, *, empty: str) -> list[Block]:
     blocks: list[Block] = []
     for record in page.records:
         blocks += replica_item(record, now)
-    if page.total > len(page.records):
+    if page.more_than or page.offset > 0 or page.total > len(page.records):
         first, last = page.offset + 1, page.offset + len(page.records)
         more = f" · {FIND_ANY}" if page.has_more else ""
-        counted = f"{first}–{last} of {page.total}{more}"
+        total = f"more than {page.total:,}" if page.more_than else f"{page.total:,}"
+        counted = f"{first:,}–{last:,} of {total}{more}"
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=counted)]))
     return blocks
 
@@ -120,12 +161,11 @@ def home_view(
         blocks += [DividerBlock(), HeaderBlock(text="Everyone's replicas (admin)")]
         blocks += replica_list(everyone, now, empty="Nobody has made a replica yet.")
         pager: list[ButtonElement] = []
-        if everyone.offset > 0:
-            back = max(0, everyone.offset - PAGE_SIZE)
-            pager.append(ButtonElement(text="Previous", action_id=HOME_PAGE, value=str(back)))
-        if everyone.has_more:
-            ahead = everyone.offset + len(everyone.records)
-            pager.append(ButtonElement(text="Next", action_id=HOME_PAGE, value=str(ahead)))
+        if everyone.previous is not None:
+            back = everyone.previous.value
+            pager.append(ButtonElement(text="Previous", action_id=HOME_PAGE, value=back))
+        if (ahead := everyone.next) is not None:
+            pager.append(ButtonElement(text="Next", action_id=HOME_PAGE, value=ahead.value))
         if pager:
             blocks.append(ActionsBlock(block_id="home_pager", elements=pager))
     return View(type="home", blocks=blocks)

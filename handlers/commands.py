@@ -4,7 +4,8 @@ first word is a subcommand, answer it, visible only to whoever typed it:
 - `help` (also `-h`, `--help`, `?`): what the command does (admins also see theirs);
 - `list`: the asker's replicas (requested by them, of them, or from footage they shared);
   `list all`: everyone's, admins only;
-- `status <name or replica id>`: the replicas whose id is that, or whose name contains it;
+- `status <name or replica id>`: the replicas whose id is that, or whose name is that (in any
+  case);
 - `prompts on`: the upload prompt again, after its "Don't ask me again";
 - `audit [YYYY-MM-DD]` (admins): handlers/audit.py.
 
@@ -26,7 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks import Message, escape_within
 from blocks.help import help_message
-from blocks.library import PAGE_SIZE, Page, list_message
+from blocks.library import PAGE_SIZE, Page, counted_page, list_message
 from blocks.replica_modal import ModalContext
 from domain.form import draft_from_command_text
 from handlers.audit import WORD as AUDIT
@@ -75,11 +76,13 @@ MINE_EMPTY = (
 )
 ALL_TITLE = "Everyone's replicas"
 ALL_EMPTY = "Nobody has made a replica yet."
-NO_MATCH = "No replica {of_whose}matches “{query}”. `/replica list` lists {which}."
+NO_MATCH = (
+    "No replica {of_whose}is named “{query}” or has that replica id. `/replica list` lists {which}."
+)
 MATCHES = "{count} replicas match “{query}”"
 ONE_MATCH = "The replica matching “{query}”"
 TOO_MANY = "More than {count} replicas match “{query}”; these are the newest {count}"
-NARROW = "Type more of its name, or its replica id, to find one."
+NARROW = "To find one of them, type its replica id (its status message shows it)."
 NOT_READ = (
     "Sorry, I couldn't read my database just now. Please try again in a moment; if it keeps "
     "failing, the details are in the bot's log."
@@ -140,11 +143,12 @@ async def list_replicas(
     else:
         whose, title, empty = user_id, MINE_TITLE, MINE_EMPTY
     try:
-        records, total = await storage.run(store.requests_of, whose, limit=PAGE_SIZE)
+        records, counted = await storage.run(store.requests_of, whose, limit=PAGE_SIZE)
     except sqlite3.Error:
         logger.exception("Could not read the replicas for %s's /replica list", user_id)
         return _said(NOT_READ)
-    return list_message(Page(records, 0, total), title=title, empty=empty, dry_run=dry_run)
+    page = counted_page(records, counted, cap=store.COUNT_CAP)
+    return list_message(page, title=title, empty=empty, dry_run=dry_run)
 
 
 async def replica_status(

@@ -14,12 +14,12 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from blocks.library import HOME_PAGE, NEW_REPLICA
+from blocks.library import HOME_PAGE, NEW_REPLICA, PageMark
 from blocks.manage import message_modal
 from blocks.replica_modal import ModalContext
 from domain.form import FormDraft
 from handlers.commands import FORM_NOT_OPENED
-from handlers.numbers import clicked_number
+from handlers.numbers import number
 from handlers.replica_modal import open_replica_form
 from handlers.surface import Surface
 from slack_access.errors import SLACK_ERRORS
@@ -32,10 +32,21 @@ HOME_TAB = "home"
 MAX_OFFSET = 1_000_000
 
 
-def _offset(body: dict[str, Any]) -> int | None:
-    """The page a Previous/Next button asks for (its value); None if it is not one."""
-    value = clicked_number(body)
-    return None if value is None else min(value, MAX_OFFSET)
+def _page_mark(body: dict[str, Any]) -> PageMark | None:
+    """The page a Previous/Next button asks for (its value, PageMark's): "0" (or a bare
+    number, as buttons published before pages were marked by id had) is the first page,
+    "<offset>:<before>" another; None if it is neither."""
+    actions = body.get("actions") or [{}]
+    first = actions[0] if isinstance(actions, list) and actions else {}
+    value = str((first.get("value") if isinstance(first, dict) else None) or "")
+    offset_text, _, before_text = value.partition(":")
+    offset = number(offset_text)
+    if offset is None:
+        return None
+    if not before_text:
+        return PageMark()
+    before = number(before_text)
+    return None if before is None else PageMark(min(offset, MAX_OFFSET), before)
 
 
 def register(surface: Surface) -> None:
@@ -62,13 +73,13 @@ def register(surface: Surface) -> None:
     async def on_page(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         user_id = str(body["user"]["id"])
-        offset = _offset(body)
+        mark = _page_mark(body)
         # Only admins see everyone's replicas, so only they have pages to turn.
-        if offset is None or not access.is_admin(user_id):
-            logger.info("Ignoring a Home page click by %s (value %r)", user_id, offset)
+        if mark is None or not access.is_admin(user_id):
+            logger.info("Ignoring a Home page click by %s (page %r)", user_id, mark)
             return
         try:
-            await door.opened(user_id, is_admin=True, everyone_offset=offset)
+            await door.opened(user_id, is_admin=True, everyone=mark)
         except sqlite3.Error:
             logger.exception("Could not turn %s's Home page", user_id)
 

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import random
 import sqlite3
+from collections.abc import AsyncIterator
 
 from domain.record import ReplicaRecord
 from domain.states import State
@@ -26,7 +27,19 @@ JITTER = 0.1  # ±10 %, so several bots (or restarts) do not poll in step
 MAX_BACKOFF_SECONDS = 3600.0
 MAX_SKIPPED_ROUNDS = 12  # a request that keeps failing is still tried about every hour
 CONCURRENT_CHECKS = 8  # requests checked at once: GETs to confirm results, database writes
-BATCH = 256  # requests per gather: a round of 10,000 never holds 10,000 tasks at once
+BATCH = 256  # requests per gather: a round of 10,000 never holds 10,000 tasks at once, and
+# never runs more than a batch's worth of work on the event loop without yielding
+
+
+async def _by_replica_id(listing: list[ListedReplica]) -> dict[str, ListedReplica]:
+    """The listing by replica id, built BATCH entries at a time with a yield between: an
+    account with tens of thousands of replicas is not indexed in one step of the loop."""
+    listed: dict[str, ListedReplica] = {}
+    for start in range(0, len(listing), BATCH):
+        if start:
+            await asyncio.sleep(0)
+        listed.update((replica.replica_id, replica) for replica in listing[start : start + BATCH])
+    return listed
 
 
 def next_delay(interval: float, failures: int) -> float:
@@ -100,18 +113,12 @@ class Reconciler:
                 raise
             except Exception:
                 self._failed(record.id)
-        records = [r for r in await self._workflow.open_requests() if not self._skipped(r.id)]
         # One listing of the account (a page per 100 replicas) instead of one GET per replica:
-        # training still going on is read from it; results are confirmed one by one.
+        # training still going on is read from it; results are confirmed one by one. Read
+        # once, when the first request that needs it comes.
         listing: list[ListedReplica] | None = None
-        if any(record.replica_id or record.state is State.UNCERTAIN for record in records):
-            try:
-                listing = await self._workflow.list_replicas()
-            except (TavusServerError, TavusUnreachableError, TavusAuthError):
-                raise  # Tavus is unavailable: the round backs off
-            except TavusError as error:
-                logger.warning("Could not list replicas (%s); asking about each instead", error)
-        listed = {replica.replica_id: replica for replica in listing or ()}
+        listed: dict[str, ListedReplica] = {}
+        asked = False
         limit = asyncio.Semaphore(CONCURRENT_CHECKS)
 
         async def reconcile(record: ReplicaRecord) -> TavusError | None:
@@ -131,13 +138,34 @@ class Reconciler:
                     self._failures.pop(record.id, None)
                 return None
 
-        for start in range(0, len(records), BATCH):
-            found = await asyncio.gather(*(reconcile(r) for r in records[start : start + BATCH]))
+        async for records in self._open_batches():
+            if not asked and any(r.replica_id or r.state is State.UNCERTAIN for r in records):
+                asked = True
+                try:
+                    listing = await self._workflow.list_replicas()
+                except (TavusServerError, TavusUnreachableError, TavusAuthError):
+                    raise  # Tavus is unavailable: the round backs off
+                except TavusError as error:
+                    logger.warning("Could not list replicas (%s); asking about each instead", error)
+                listed = await _by_replica_id(listing or [])
+            found = await asyncio.gather(*(reconcile(r) for r in records))
             unavailable = next((error for error in found if error is not None), unavailable)
         await consent.expire_overdue()
         if unavailable is not None:
             raise unavailable
         await self._workflow.resolve_uncertain(listing)
+
+    async def _open_batches(self) -> AsyncIterator[list[ReplicaRecord]]:
+        """The open requests not skipped this round, oldest first, BATCH at a time. The event
+        loop runs other work between batches (each one's checks are gathered and awaited),
+        so a round over 10,000 requests is many short steps, never one long one."""
+        # Ids first (one short read of the state index), then each batch's records: every
+        # storage job is short, so /healthz and Slack's requests never wait behind a round.
+        ids = await self._workflow.open_request_ids()
+        for start in range(0, len(ids), BATCH):
+            wanted = [i for i in ids[start : start + BATCH] if not self._skipped(i)]
+            if wanted and (batch := await self._workflow.open_requests_among(wanted)):
+                yield batch
 
     def _skipped(self, request_id: int) -> bool:
         left = self._skips.get(request_id, 0)

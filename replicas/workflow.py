@@ -22,7 +22,7 @@ import functools
 import logging
 import secrets
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -39,6 +39,7 @@ from replicas import reasons
 from replicas.access import MonthlyCap, MonthlyLimitReached
 from replicas.ambiguous import match_creates
 from replicas.callbacks import CallbackVerdict, hash_token, parse_callback
+from replicas.confirmations import Confirmations
 from replicas.consent import ConsentFlow
 from replicas.manage import ReplicaManager
 from replicas.metrics import Metrics
@@ -93,6 +94,8 @@ class ReplicaWorkflow:
         self._supervisor = supervisor
         # Requests this process is submitting right now; the reconciler leaves them alone.
         self._submitting: set[int] = set()
+        # Callbacks whose result waits for Tavus's GET, a few confirmed at a time.
+        self._confirmations = Confirmations(supervisor, self.check_replica)
         # Approvals, their expiry, and deletions: the same state machine, its own module.
         self.consent = ConsentFlow(
             settings=settings,
@@ -343,9 +346,7 @@ class ReplicaWorkflow:
                 record.replica_id,
             )
         elif verdict is CallbackVerdict.CONFIRMING:
-            self._supervisor.spawn(
-                self.check_replica(record.id, replica_id), f"confirm callback {record.id}"
-            )
+            self._confirmations.ask(record.id, replica_id)
         return verdict
 
     async def _apply_deferred_callbacks(self, request_id: int, replica_id: str) -> None:
@@ -380,10 +381,13 @@ class ReplicaWorkflow:
             )
         return verdict
 
-    async def open_requests(self) -> list[ReplicaRecord]:
-        """Requests that may still get a result, oldest first, minus those this process is
-        submitting right now."""
-        records = await self._storage.run(store.open_requests)
+    async def open_request_ids(self) -> list[int]:
+        """The ids of requests that may still get a result, oldest first."""
+        return await self._storage.run(store.open_request_ids)
+
+    async def open_requests_among(self, ids: Sequence[int]) -> list[ReplicaRecord]:
+        """Those of `ids` still open, oldest first, minus those this process is submitting."""
+        records = await self._storage.run(store.open_requests_among, ids)
         return [record for record in records if record.id not in self._submitting]
 
     async def list_replicas(self) -> list[ListedReplica]:
@@ -431,8 +435,7 @@ class ReplicaWorkflow:
     async def resolve_uncertain(self, listing: list[ListedReplica] | None = None) -> None:
         """Find the replica of every ambiguous create (see _resolve_uncertain), in `listing`
         when the round already read it."""
-        records = await self._storage.run(store.open_requests)
-        uncertain = [r for r in records if r.state is State.UNCERTAIN]
+        uncertain = await self._storage.run(store.uncertain_requests)
         if uncertain:
             await self._resolve_uncertain(uncertain, listing)
 

@@ -17,17 +17,24 @@ HOME_VIEWS = "home_views"
 class HomeViewer:
     user_id: str
     is_admin: bool
-    everyone_offset: int = 0  # the page of everyone's replicas an admin is on
+    everyone_offset: int = 0  # the position of the page of everyone's replicas an admin is on
+    everyone_before: int | None = None  # that page shows requests older than this id (None: newest)
 
 
 def home_opened(
-    db: sqlite_utils.Database, user_id: str, *, is_admin: bool, everyone_offset: int = 0
+    db: sqlite_utils.Database,
+    user_id: str,
+    *,
+    is_admin: bool,
+    everyone_offset: int = 0,
+    everyone_before: int | None = None,
 ) -> None:
     db.table(HOME_VIEWS).upsert(
         {
             "user_id": user_id,
             "is_admin": int(is_admin),
             "everyone_offset": max(0, everyone_offset),
+            "everyone_before": everyone_before,
             "opened_at": utc_now(),
         },
         pk="user_id",
@@ -36,11 +43,13 @@ def home_opened(
 
 def viewer(db: sqlite_utils.Database, user_id: str) -> HomeViewer | None:
     row = db.execute(
-        f"SELECT is_admin, everyone_offset FROM {HOME_VIEWS} WHERE user_id = ?", [user_id]
+        f"SELECT is_admin, everyone_offset, everyone_before FROM {HOME_VIEWS} WHERE user_id = ?",
+        [user_id],
     ).fetchone()
     if row is None:
         return None
-    return HomeViewer(user_id, bool(row[0]), int(row[1] or 0))
+    before = None if row[2] is None else int(row[2])
+    return HomeViewer(user_id, bool(row[0]), int(row[1] or 0), before)
 
 
 def viewers_of(db: sqlite_utils.Database, request_id: int) -> list[str]:

@@ -359,3 +359,26 @@ def create_known_dms(db: sqlite_utils.Database) -> None:
              AND (o.lane LIKE 'dm:%' OR r.requester_id IS NOT NULL)
            ORDER BY o.id"""
     )
+
+
+@migrations()
+def add_library_indexes(db: sqlite_utils.Database) -> None:
+    """Lists and look-ups whose cost follows the page asked for, not the history stored:
+    - a requester's requests newest first (`requests_of`, a page at a time by id);
+    - `/replica status <name>`: the name in any (ASCII) case, newest first;
+    - deletions still to do (the reconciler, every round): only requests whose deletion was
+      asked for, by state (most deleted ones are done: `deleted`).
+    And where an admin's App Home page of everyone's replicas starts: the id it shows
+    requests older than (None: the newest), kept beside `everyone_offset` (now only the
+    position shown)."""
+    requests = db.table("replica_requests")
+    requests.create_index(["requester_id", "id"], index_name="replica_requests_requester_id_id")
+    db.execute(
+        """CREATE INDEX replica_requests_name_nocase
+           ON replica_requests (replica_name COLLATE NOCASE)"""
+    )
+    db.execute(
+        """CREATE INDEX replica_requests_deletions ON replica_requests (state)
+           WHERE delete_requested_at IS NOT NULL"""
+    )
+    db.table("home_views").add_column("everyone_before", int)

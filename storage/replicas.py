@@ -299,9 +299,27 @@ def set_callback_token_hash(db: sqlite_utils.Database, request_id: int, token_ha
     _update(db, request_id, "create_sent_at IS NULL", {"callback_token_hash": token_hash})
 
 
-def open_requests(db: sqlite_utils.Database) -> list[ReplicaRecord]:
-    """Requests that may still get a training result, oldest first."""
-    return [_record(row) for row in db.table(REQUESTS).rows_where(IS_OPEN, order_by="id")]
+def open_request_ids(db: sqlite_utils.Database) -> list[int]:
+    """The ids of the requests that may still get a training result, oldest first: read
+    from the state index alone (10,000 in ~3 ms), for a caller that then reads them a page
+    at a time (open_requests_among) rather than all in one long job."""
+    return [row[0] for row in db.execute(f"SELECT id FROM {REQUESTS} WHERE {IS_OPEN} ORDER BY id")]
+
+
+def open_requests_among(db: sqlite_utils.Database, ids: Sequence[int]) -> list[ReplicaRecord]:
+    """Those of `ids` that are still open, oldest first."""
+    marks = ", ".join("?" * len(ids))
+    where = f"id IN ({marks}) AND {IS_OPEN}"
+    return [_record(row) for row in db.table(REQUESTS).rows_where(where, list(ids), order_by="id")]
+
+
+def uncertain_requests(db: sqlite_utils.Database) -> list[ReplicaRecord]:
+    """Requests whose create may or may not have made a replica, oldest first."""
+    where = "state = ?"
+    return [
+        _record(row)
+        for row in db.table(REQUESTS).rows_where(where, [State.UNCERTAIN.value], order_by="id")
+    ]
 
 
 # -- consent: approval before the create, deletion after it -----------------------------------
@@ -597,43 +615,84 @@ def prune_callbacks(db: sqlite_utils.Database, before: str, *, limit: int = 1000
 
 # -- the library: a person's replicas, everyone's ----------------------------------------------
 
-# A person's requests: made by them, of them, or from footage they shared.
-_CONCERNS = "(requester_id = :user OR subject_user_id = :user OR slack_file_owner = :user)"
+# How far a list counts: past this it is "more than COUNT_CAP", so that no count reads rows in
+# proportion to the history stored.
+COUNT_CAP = 1000
+
+# A person's requests: made by them, of them, or from footage they shared. One index-ordered
+# walk (newest first) per way a request concerns them, each stopping after :n rows that pass
+# `{where}`, merged: the cost follows the page (and at worst the person's own requests), never
+# everyone's. (An OR of the three would read every row of theirs to sort it.)
+_MINE = """SELECT id FROM (SELECT id FROM {table} WHERE requester_id = :user AND id < :before
+        AND {where} ORDER BY id DESC LIMIT :n)
+    UNION SELECT id FROM (SELECT id FROM {table} WHERE subject_user_id = :user AND id < :before
+        AND {where} ORDER BY id DESC LIMIT :n)
+    UNION SELECT id FROM (SELECT id FROM {table} WHERE slack_file_owner = :user
+        AND id < :before AND {where} ORDER BY id DESC LIMIT :n)"""
+# Everyone's: by the primary key.
+_EVERYONE = """SELECT id FROM {table} WHERE id < :before AND {where} ORDER BY id DESC LIMIT :n"""
+# Past any id: "from the newest on".
+_NO_BOUND = 2**63 - 1
 
 
-def requests_of(
-    db: sqlite_utils.Database, user_id: str | None, *, limit: int, offset: int = 0
-) -> tuple[list[ReplicaRecord], int]:
-    """A page of the requests that concern `user_id` (None: everyone's), newest first, and
-    how many there are in all."""
-    where = _CONCERNS if user_id is not None else "1"
-    params = {"user": user_id, "limit": limit, "offset": offset}
+def _ids(user_id: str | None, where: str = "1") -> str:
+    """SQL selecting the ids of (at most :n of) the requests that concern :user (everyone's
+    if `user_id` is None), older than :before, that pass `where`."""
+    return (_MINE if user_id is not None else _EVERYONE).format(table=REQUESTS, where=where)
+
+
+def _records(
+    db: sqlite_utils.Database, ids_sql: str, params: dict[str, Any]
+) -> list[ReplicaRecord]:
     rows = db.execute(
-        f"SELECT * FROM {REQUESTS} WHERE {where} ORDER BY id DESC LIMIT :limit OFFSET :offset",
+        f"SELECT * FROM {REQUESTS} WHERE id IN ({ids_sql}) ORDER BY id DESC LIMIT :limit",
         params,
     )
     columns = [c[0] for c in rows.description]
-    records = [_record(dict(zip(columns, row, strict=True))) for row in rows.fetchall()]
-    total = db.execute(f"SELECT count(*) FROM {REQUESTS} WHERE {where}", params).fetchone()[0]
-    return records, int(total)
+    return [_record(dict(zip(columns, row, strict=True))) for row in rows.fetchall()]
+
+
+def requests_of(
+    db: sqlite_utils.Database, user_id: str | None, *, limit: int, before: int | None = None
+) -> tuple[list[ReplicaRecord], int]:
+    """A page of the requests that concern `user_id` (None: everyone's), newest first, from
+    those older than request `before` (None: from the newest); and how many there are from
+    this page on, counted up to COUNT_CAP + 1 (more than COUNT_CAP: "more than COUNT_CAP")."""
+    bound = _NO_BOUND if before is None else before
+    page = _records(
+        db, _ids(user_id), {"user": user_id, "before": bound, "n": limit, "limit": limit}
+    )
+    counted = db.execute(
+        f"SELECT count(*) FROM ({_ids(user_id)})",
+        {"user": user_id, "before": bound, "n": COUNT_CAP + 1},
+    ).fetchone()[0]
+    return page, min(int(counted), COUNT_CAP + 1)
+
+
+def newer_ids(db: sqlite_utils.Database, request_id: int, *, limit: int) -> list[int]:
+    """The ids of (at most `limit` of) the requests just newer than `request_id`, oldest
+    first: where the page before one starting at `request_id` begins (App Home's Previous)."""
+    rows = db.execute(
+        f"SELECT id FROM {REQUESTS} WHERE id > ? ORDER BY id LIMIT ?", [request_id, limit]
+    )
+    return [int(row[0]) for row in rows.fetchall()]
 
 
 def find_by_name_or_replica_id(
     db: sqlite_utils.Database, text: str, user_id: str | None, *, limit: int
 ) -> list[ReplicaRecord]:
     """`/replica status <name or replica id>`: the requests whose replica id is `text`, or
-    whose name contains it (case-insensitive), newest first; only those concerning `user_id`
-    unless it is None (an admin)."""
-    concerns = _CONCERNS if user_id is not None else "1"
-    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    rows = db.execute(
-        f"""SELECT * FROM {REQUESTS} WHERE {concerns}
-            AND (replica_id = :text OR replica_name LIKE :pattern ESCAPE '\\')
-            ORDER BY id DESC LIMIT :limit""",
-        {"user": user_id, "text": text, "pattern": pattern, "limit": limit},
-    )
-    columns = [c[0] for c in rows.description]
-    return [_record(dict(zip(columns, row, strict=True))) for row in rows.fetchall()]
+    whose name is `text` in any (ASCII) case, newest first; only those concerning `user_id`
+    unless it is None (an admin). By indexes: the replica id's, the name's (COLLATE NOCASE),
+    or the person's own requests."""
+    params = {"user": user_id, "text": text, "before": _NO_BOUND, "n": limit, "limit": limit}
+    if user_id is not None:
+        matches = "(replica_id = :text OR replica_name = :text COLLATE NOCASE)"
+        return _records(db, _ids(user_id, matches), params)
+    ids = f"""SELECT id FROM {REQUESTS} WHERE replica_id = :text
+        UNION SELECT id FROM (SELECT id FROM {REQUESTS} WHERE replica_name = :text COLLATE NOCASE
+            ORDER BY id DESC LIMIT :n)"""
+    return _records(db, ids, params)
 
 
 def people_concerned(db: sqlite_utils.Database, request_id: int) -> set[str]:

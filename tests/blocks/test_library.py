@@ -18,9 +18,12 @@ from blocks.library import (
     NEW_REPLICA,
     PAGE_SIZE,
     Page,
+    PageMark,
+    counted_page,
     home_view,
     list_message,
     replica_item,
+    replica_list,
 )
 from blocks.replica_actions import DELETE, RENAME, RETRY
 from domain.record import ReplicaRecord
@@ -155,24 +158,58 @@ def test_an_empty_home_says_how_to_start() -> None:
     assert MINE_EMPTY in texts(view["blocks"])
 
 
+def newest_first(count: int, total: int, offset: int) -> list[ReplicaRecord]:
+    """The page at `offset` of `total` requests with ids 1..total, newest first."""
+    return [record(number) for number in range(total - offset, total - offset - count, -1)]
+
+
 @pytest.mark.parametrize(
-    ("offset", "pager"),
+    ("offset", "previous", "pager"),
     [
-        (0, {"Next": "10"}),
-        (10, {"Previous": "0", "Next": "20"}),
-        (20, {"Previous": "10"}),
+        (0, None, {"Next": "10:16"}),
+        (10, PageMark(), {"Previous": "0", "Next": "20:6"}),
+        (20, PageMark(10, 16), {"Previous": "10:16"}),
     ],
 )
-def test_the_admins_pager(offset: int, pager: dict[str, str]) -> None:
+def test_the_admins_pager(offset: int, previous: PageMark | None, pager: dict[str, str]) -> None:
+    # Next starts where this page ends (older than its last id); Previous where it is told.
     total = 25
-    page = records(min(PAGE_SIZE, total - offset), start=offset)
-    view = home_view(Page(records(1), 0, 1), Page(page, offset, total), NOW).to_dict()
+    page = newest_first(min(PAGE_SIZE, total - offset), total, offset)
+    everyone = Page(page, offset, total, previous=previous)
+    view = home_view(Page(records(1), 0, 1), everyone, NOW).to_dict()
 
     [block] = [b for b in view["blocks"] if b.get("block_id") == "home_pager"]
     assert {e["text"]["text"]: e["value"] for e in block["elements"]} == pager
     assert all(e["action_id"] == HOME_PAGE for e in block["elements"])
     shown = "\n".join(texts(view["blocks"]))
     assert f"{offset + 1}–{offset + len(page)} of {total}" in shown
+
+
+def test_a_list_counted_only_so_far_says_more_than() -> None:
+    # A count stopped past its cap: "more than", and there is a next page.
+    page = counted_page(newest_first(PAGE_SIZE, 5000, 0), 1001, cap=1000)
+    assert page.more_than and page.total == 1000 and page.has_more
+    view = home_view(Page(records(1), 0, 1), page, NOW).to_dict()
+
+    shown = "\n".join(texts(view["blocks"]))
+    assert f"1–{PAGE_SIZE} of more than 1,000" in shown
+    [block] = [b for b in view["blocks"] if b.get("block_id") == "home_pager"]
+    assert {e["text"]["text"]: e["value"] for e in block["elements"]} == {"Next": "10:4991"}
+
+
+def test_a_counted_page_further_down_adds_its_offset() -> None:
+    page = counted_page(newest_first(5, 25, 20), 5, cap=1000, offset=20)
+    assert (page.total, page.more_than, page.has_more, page.next) == (25, False, False, None)
+    deep = counted_page(newest_first(PAGE_SIZE, 5000, 2000), 1001, cap=1000, offset=2000)
+    assert (deep.total, deep.more_than) == (3000, True)
+    assert "2,001–2,010 of more than 3,000" in "\n".join(
+        texts([b.to_dict() for b in replica_list(deep, NOW, empty="")])
+    )
+
+
+def test_page_marks_as_button_values() -> None:
+    assert PageMark().value == "0"
+    assert PageMark(30, 1234).value == "30:1234"
 
 
 def test_one_page_of_everyones_has_no_pager() -> None:

@@ -16,6 +16,7 @@ import sqlite_utils
 from blocks.library import HOME_PAGE, NEW_REPLICA, PAGE_SIZE
 from domain.request import Mode, ReplicaRequest, SlackOrigin
 from domain.subject import Subject, SubjectKind
+from replicas.home import HomeScreens
 from storage import home, outbox
 from storage import replicas as store
 from storage.outbox import HOME_THROTTLE_SECONDS, OUTBOX
@@ -178,24 +179,75 @@ async def test_an_admin_pages_through_everyones_replicas(make_bot: BotFactory) -
     text = shown(view)
     assert "Everyone's replicas (admin)" in text
     assert f"1–{PAGE_SIZE} of {total}" in text and f"*Take {total - 1}*" in text
-    assert buttons(view, "home_pager") == {"Next": str(PAGE_SIZE)}
+    pager = buttons(view, "home_pager")
+    assert list(pager) == ["Next"] and pager["Next"].startswith(f"{PAGE_SIZE}:")
     assert len(view["blocks"]) <= 100
 
-    await home_click(bot, HOME_PAGE, str(PAGE_SIZE), user=ADMIN)
+    await home_click(bot, HOME_PAGE, pager["Next"], user=ADMIN)
     view = await published(bot, ADMIN, count=2)
     assert f"{PAGE_SIZE + 1}–{2 * PAGE_SIZE} of {total}" in shown(view)
-    assert buttons(view, "home_pager") == {"Previous": "0", "Next": str(2 * PAGE_SIZE)}
+    assert f"*Take {total - PAGE_SIZE - 1}*" in shown(view)
+    assert f"*Take {total - PAGE_SIZE}*" not in shown(view)
+    second = buttons(view, "home_pager")
+    assert list(second) == ["Previous", "Next"] and second["Previous"] == "0"
     viewer = await bot.services.storage.run(home.viewer, ADMIN)
     assert viewer is not None and viewer.is_admin and viewer.everyone_offset == PAGE_SIZE
+    assert viewer.everyone_before is not None
 
-    await home_click(bot, HOME_PAGE, str(2 * PAGE_SIZE), user=ADMIN)
+    await home_click(bot, HOME_PAGE, second["Next"], user=ADMIN)
     view = await published(bot, ADMIN, count=3)
-    assert f"{2 * PAGE_SIZE + 1}–{total} of {total}" in shown(view)
-    assert buttons(view, "home_pager") == {"Previous": str(PAGE_SIZE)}
+    assert f"{2 * PAGE_SIZE + 1}–{total} of {total}" in shown(view) and "*Take 0*" in shown(view)
+    third = buttons(view, "home_pager")
+    assert list(third) == ["Previous"]
+
+    await home_click(bot, HOME_PAGE, third["Previous"], user=ADMIN)  # back to the second page
+    view = await published(bot, ADMIN, count=4)
+    assert f"{PAGE_SIZE + 1}–{2 * PAGE_SIZE} of {total}" in shown(view)
+    assert buttons(view, "home_pager") == second
 
 
-@pytest.mark.parametrize("value", ["10", "-5", "ten", ""])
-async def test_paging_is_for_admins_and_takes_only_offsets(
+async def test_a_new_request_moves_an_admins_page_down(make_bot: BotFactory) -> None:
+    # The page stays where it was (the same replicas); what it says of its place follows.
+    bot = await make_bot(replica_admins=(ADMIN,))
+    total = 2 * PAGE_SIZE + 5
+    for number in range(total):
+        await recorded(bot, f"Take {number}", requester="U2")
+    await open_home(bot, ADMIN)
+    view = await published(bot, ADMIN)
+    await home_click(bot, HOME_PAGE, buttons(view, "home_pager")["Next"], user=ADMIN)
+    view = await published(bot, ADMIN, count=2)
+    await recorded(bot, "Newest", requester="U2")
+
+    # As the outbox renders it when one of its replicas changes (opening the tab again
+    # shows the first page).
+    view = (await HomeScreens(bot.services.storage).view(ADMIN)).to_dict()
+
+    text = shown(view)
+    assert f"*Take {total - PAGE_SIZE - 1}*" in text and "Newest" not in text
+    assert f"{PAGE_SIZE + 2}–{2 * PAGE_SIZE + 1} of {total + 1}" in text
+
+
+@pytest.mark.parametrize("value", ["30:1", "10", "20:999999"])
+async def test_a_page_past_the_end_or_a_stale_button_shows_the_first(
+    make_bot: BotFactory, value: str
+) -> None:
+    # "30:1": older than the first request (nothing there); "10": a button published before
+    # pages were marked by id; "20:999999": newer than any (nothing newer: the first page).
+    bot = await make_bot(replica_admins=(ADMIN,))
+    total = PAGE_SIZE + 5
+    for number in range(total):
+        await recorded(bot, f"Take {number}", requester="U2")
+
+    await home_click(bot, HOME_PAGE, value, user=ADMIN)
+    view = await published(bot, ADMIN)
+
+    text = shown(view)
+    assert f"1–{PAGE_SIZE} of {total}" in text and f"*Take {total - 1}*" in text
+    assert list(buttons(view, "home_pager")) == ["Next"]
+
+
+@pytest.mark.parametrize("value", ["10", "-5", "ten", "", "10:x", "x:10", "10:-1"])
+async def test_paging_is_for_admins_and_takes_only_page_marks(
     make_bot: BotFactory, value: str
 ) -> None:
     bot = await make_bot(replica_admins=(ADMIN,))
@@ -203,8 +255,8 @@ async def test_paging_is_for_admins_and_takes_only_offsets(
     await published(bot)
 
     await home_click(bot, HOME_PAGE, value)  # U1 is no admin: nothing to page
-    if value == "10":
-        await home_click(bot, HOME_PAGE, "x1", user=ADMIN)  # not an offset
+    if value != "10":
+        await home_click(bot, HOME_PAGE, value, user=ADMIN)  # not a page
     await bot.settle()
 
     assert bot.slack.home_publishes("U1") == 1 and bot.slack.home_publishes(ADMIN) == 0

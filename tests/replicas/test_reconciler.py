@@ -1,8 +1,16 @@
 from __future__ import annotations
 
+import asyncio
+from typing import cast
+
 import pytest
 
-from replicas.reconciler import MAX_BACKOFF_SECONDS, next_delay
+from domain.record import ReplicaRecord
+from domain.request import Mode, ReplicaRequest, SlackOrigin
+from domain.states import State
+from replicas.reconciler import BATCH, MAX_BACKOFF_SECONDS, Reconciler, next_delay
+from replicas.workflow import ReplicaWorkflow
+from tavus.client import ListedReplica
 
 
 @pytest.mark.parametrize("failures", [0, 1, 3, 20])
@@ -20,3 +28,88 @@ def test_an_interval_longer_than_the_cap_is_kept() -> None:
 def test_weeks_of_failed_rounds_never_overflow_the_delay() -> None:
     # 2 ** 1100 as a float overflows: the poller would end instead of backing off.
     assert next_delay(300, 1100) <= MAX_BACKOFF_SECONDS * 1.1
+
+
+class _Workflow:
+    """Just what a round asks of the workflow: many requests training, nothing to do."""
+
+    def __init__(self, count: int, ticks: list[int]) -> None:
+        self.records = [_training(n) for n in range(1, count + 1)]
+        self.consent = self
+        self.seen: list[tuple[int, int, bool]] = []  # request, tick, listed
+        self._ticks = ticks
+
+    async def pending_deletions(self) -> list[ReplicaRecord]:
+        return []
+
+    async def expire_overdue(self) -> None:
+        return None
+
+    async def open_requests(self) -> list[ReplicaRecord]:
+        return list(self.records)
+
+    # The same, a batch at a time (the read proposed for the reconciler in issue 13).
+    async def open_request_ids(self) -> list[int]:
+        return [record.id for record in self.records]
+
+    async def open_requests_among(self, ids: list[int]) -> list[ReplicaRecord]:
+        wanted = set(ids)
+        return [record for record in self.records if record.id in wanted]
+
+    async def list_replicas(self) -> list[ListedReplica]:
+        return [_listed(record.replica_id or "") for record in self.records]
+
+    async def reconcile_request(self, record: ReplicaRecord, listed: ListedReplica | None) -> None:
+        self.seen.append((record.id, self._ticks[0], listed is not None))
+
+    async def resolve_uncertain(self, listing: list[ListedReplica] | None) -> None:
+        return None
+
+
+def _training(request_id: int) -> ReplicaRecord:
+    return ReplicaRecord(
+        id=request_id,
+        state=State.TRAINING,
+        request=ReplicaRequest(
+            replica_name=f"Replica {request_id}",
+            mode=Mode.VIDEO,
+            train_video_url="https://media.example/jane.mp4",
+        ),
+        origin=SlackOrigin(requester_id="U1", channel_id="C1", team_id="T1"),
+        created_at="2026-03-01T09:30:00.000+00:00",
+        replica_id=f"r{request_id}",
+    )
+
+
+def _listed(replica_id: str) -> ListedReplica:
+    return ListedReplica(
+        replica_id=replica_id,
+        replica_name="x",
+        status="training",
+        created_at=None,
+        training_progress="1/100",
+    )
+
+
+async def test_a_big_round_lets_other_work_run_between_batches() -> None:
+    ticks = [0]  # how often another task got the event loop
+
+    async def other_work() -> None:
+        while True:
+            ticks[0] += 1
+            await asyncio.sleep(0)
+
+    workflow = _Workflow(3 * BATCH + 1, ticks)
+    reconciler = Reconciler(cast(ReplicaWorkflow, workflow), interval_seconds=60)
+    ticker = asyncio.create_task(other_work())
+    try:
+        await reconciler.round()
+    finally:
+        ticker.cancel()
+
+    assert [request for request, _, _ in workflow.seen] == list(range(1, 3 * BATCH + 2))
+    assert all(listed for _, _, listed in workflow.seen)  # each found in the one listing
+    firsts = [workflow.seen[n][1] for n in range(0, 3 * BATCH + 1, BATCH)]
+    # The other task ran before each batch began, so no batch waited for the whole round.
+    assert firsts == sorted(set(firsts))
+    assert len(firsts) == 4
