@@ -15,12 +15,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
 from slack_access.errors import CREDENTIAL_ERRORS, SLACK_ERRORS
+
+if TYPE_CHECKING:
+    # Imported by open(): a bot in HTTP mode (most) never pays for the WebSocket client.
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +60,8 @@ class SocketModeConnection:
         """
         # The client opens an aiohttp session and starts a task when it is built: it needs
         # the running loop, so it cannot be made in create_app().
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
         self._handler = AsyncSocketModeHandler(
             self._bolt, self._app_token, ping_interval=self._timing.ping_interval
         )

@@ -19,6 +19,7 @@ PACKAGES = (
     "storage",
     "tavus",
     "slack_access",
+    "net",
 )
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 

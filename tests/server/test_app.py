@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -69,3 +71,20 @@ def test_every_module_with_register_is_wired() -> None:
     assert len(wired) == len(set(wired)), "a door is wired twice"
     assert set(wired) == with_register
     assert {"handlers.commands", "handlers.media", "handlers.bad_requests"} <= with_register
+
+
+def test_start_up_leaves_out_what_the_bot_does_not_run() -> None:
+    # In a new interpreter, as `python bot.py` starts: httpx's command-line client (rich,
+    # pygments) and the Socket Mode client (only with SLACK_APP_TOKEN) are not imported, and
+    # httpx works without its CLI.
+    unwanted = ("httpx._main", "rich", "pygments", "slack_bolt.adapter.socket_mode.async_handler")
+    code = (
+        "import sys, bot, httpx; "
+        f"print([m for m in {unwanted!r} if sys.modules.get(m) is not None]); "
+        "print(httpx.Client().__class__.__name__)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["[]", "Client"]
