@@ -22,6 +22,7 @@ import asyncio
 import logging
 import secrets
 import sqlite3
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -29,10 +30,10 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
-from blocks.replica_modal import ModalContext, build_replica_modal, read_form, read_metadata
+from blocks.replica_form_render import render_replica_modal
+from blocks.replica_modal import ModalContext, read_form, read_metadata
 from domain.form import FormDraft, draft_from_files
 from domain.slack_files import SlackFile
 from slack_access.errors import SLACK_ERRORS
@@ -48,6 +49,10 @@ KEY_BYTES = 12  # 16 characters of URL-safe base64: unguessable, and tiny in pri
 # A form opened before sessions existed gets one keyed by its view, so that two of its
 # clicks handled at once find the same session.
 PRE_SESSION_PREFIX = "view-"
+# Expired sessions are deleted at most this often (a transaction, with its fsync, per form
+# opened was most of the database work of a /replica). Nothing waits for the deletion: a
+# session idle for storage.forms.KEEP_FOR reads as gone whether or not it was pruned.
+PRUNE_EVERY_SECONDS = 600.0
 
 # What a click does to a form: its new draft and context, from the context it had.
 Change = Callable[[ModalContext], tuple[FormDraft, ModalContext]]
@@ -77,8 +82,10 @@ class FormSession:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     dry_run: bool = False  # TAVUS_DRY_RUN: the form says so
 
-    def view(self) -> View:
-        return build_replica_modal(
+    def view(self) -> dict[str, Any]:
+        """The form as Slack takes it, from the session's latest state (a new dict: built
+        once per distinct form, blocks/replica_form_render.py)."""
+        return render_replica_modal(
             self.draft, self.context, form_key=self.key, dry_run=self.dry_run
         )
 
@@ -91,8 +98,11 @@ class FormSessions:
         remember: int = MAX_REMEMBERED,
         people: People | None = None,
         dry_run: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._storage = storage
+        self._clock = clock
+        self._pruned_at: float | None = None  # never yet: the first form opened prunes
         self._dry_run = dry_run  # every form this opens or re-renders says it is a dry run
         self._remember = remember
         # Every door's form looks names up through these, so each fills the others' memory.
@@ -130,8 +140,8 @@ class FormSessions:
             dry_run=self._dry_run,
         )
         self._use(session)
-        # Built and validated once; Slack gets the very dict that is kept to compare with.
-        session.rendered = session.view().to_dict()
+        # Slack gets the very dict that is kept to compare with.
+        session.rendered = session.view()
         try:
             opened = await client.views_open(trigger_id=trigger_id, view=session.rendered)
         except SLACK_ERRORS:
@@ -141,11 +151,18 @@ class FormSessions:
         async with session.lock:
             session.view_id = str(opened["view"]["id"])
             await self._save(session)
+        await self._prune()
+        return session
+
+    async def _prune(self) -> None:
+        now = self._clock()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY_SECONDS:
+            return
+        self._pruned_at = now  # a failure is retried at the next interval, not every form
         try:
             await self._storage.run(forms.prune_forms)
         except sqlite3.Error:
             logger.exception("Could not prune old form sessions")
-        return session
 
     async def fill_in(
         self,
@@ -279,8 +296,7 @@ class FormSessions:
 
     async def _render(self, client: AsyncWebClient, session: FormSession) -> None:
         """Show the session's latest state, unless Slack already shows exactly that."""
-        view = session.view()
-        rendered = view.to_dict()
+        rendered = session.view()
         if session.view_id is None or rendered == session.rendered:
             return
         try:

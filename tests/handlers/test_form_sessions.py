@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.replica_modal import ModalContext, form_metadata, read_metadata
 from domain.form import FormDraft
-from handlers.form_sessions import FormSessions
+from handlers.form_sessions import PRUNE_EVERY_SECONDS, FormSessions
 from storage import forms
 from storage import replicas as store
 from storage.database import Storage
@@ -333,3 +333,45 @@ async def test_a_session_the_database_cannot_read_keeps_the_form_open(bot: Bot) 
     await bot.settle()
     assert bot.tavus.creates == []
     assert mode_of(bot.slack.views[view_id]) == "video"
+
+
+async def test_expired_sessions_are_pruned_at_the_first_form_then_now_and_then(
+    tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    storage = Storage(tmp_path / "forms.db")
+    await storage.open()
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=f"{fake_slack.url}/api/")
+    now = [1000.0]
+    sessions = FormSessions(storage, clock=lambda: now[0])
+    context = ModalContext(channel_id="C1", requester_id="U1")
+
+    async def expired(key: str) -> None:
+        await storage.run(forms.save_form, key, context.to_json())
+        await storage.run(
+            lambda db: db.execute(
+                "UPDATE form_sessions SET updated_at = '2000-01-01T00:00:00.000+00:00' "
+                "WHERE key = ?",
+                [key],
+            )
+        )
+
+    async def kept() -> set[str]:
+        rows = await storage.run(lambda db: db.execute("SELECT key FROM form_sessions").fetchall())
+        return {row[0] for row in rows}
+
+    try:
+        await expired("old1")
+        assert await sessions.open(client, "t1", FormDraft(), context) is not None
+        assert "old1" not in await kept()  # the first form opened prunes
+
+        await expired("old2")
+        now[0] += PRUNE_EVERY_SECONDS - 1
+        assert await sessions.open(client, "t2", FormDraft(), context) is not None
+        assert "old2" in await kept()  # not every form: a transaction each was most of the cost
+        assert await storage.run(forms.load_form, "old2") is None  # yet it reads as gone
+
+        now[0] += 1
+        assert await sessions.open(client, "t3", FormDraft(), context) is not None
+        assert "old2" not in await kept()
+    finally:
+        await storage.close()
