@@ -227,7 +227,7 @@ def create_app(
     # In Socket Mode Slack reaches Bolt over the WebSocket, so no Slack route is served: a
     # POST to /slack/events is 404 like any unknown path.
     slack_path = None if services.socket is not None else SLACK_EVENTS_PATH
-    web_app = web.Application() if slack_path is None else services.bolt.web_app(path=slack_path)
+    web_app = web.Application()  # the Slack route is handlers/bad_requests.py's
     web_app[SERVICES] = services
     web_app[METRICS] = services.metrics  # for GET /metrics (handlers/metrics.py)
     surface = Surface(

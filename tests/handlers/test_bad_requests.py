@@ -14,8 +14,11 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
+from slack_bolt.request.async_request import AsyncBoltRequest
 
+from handlers import bad_requests
 from handlers.bad_requests import signature_problem
 from tests.conftest import SIGNING_SECRET, Bot, signed_headers
 from tests.raw_http import port_of, request_head, send_in_parts, status_of
@@ -223,6 +226,28 @@ async def test_signed_body_sent_chunked_in_pieces_reaches_bolt(bot: Bot) -> None
 
     assert response.status_code == 200, response.text
     assert response.json() == {"challenge": "c-123"}
+
+
+async def test_bolt_gets_the_request_the_guard_parsed_not_a_second_parse(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parses = 0
+    parse = bad_requests.to_bolt_request  # type: ignore[attr-defined]
+
+    async def counted(request: web.Request) -> AsyncBoltRequest:
+        nonlocal parses
+        parses += 1
+        return await parse(request)
+
+    monkeypatch.setattr(bad_requests, "to_bolt_request", counted)
+    body = json.dumps({"token": "t", "challenge": "c-9", "type": "url_verification"})
+
+    response = await bot.http.post(
+        f"{bot.url}/slack/events", content=body, headers=signed_headers(body, "application/json")
+    )
+
+    assert response.json() == {"challenge": "c-9"}
+    assert parses == 1
 
 
 async def test_other_methods_on_the_slack_path_are_left_to_the_router(bot: Bot) -> None:
