@@ -27,8 +27,9 @@ JITTER = 0.1  # ±10 %, so several bots (or restarts) do not poll in step
 MAX_BACKOFF_SECONDS = 3600.0
 MAX_SKIPPED_ROUNDS = 12  # a request that keeps failing is still tried about every hour
 CONCURRENT_CHECKS = 8  # requests checked at once: GETs to confirm results, database writes
-BATCH = 256  # requests per gather: a round of 10,000 never holds 10,000 tasks at once, and
-# never runs more than a batch's worth of work on the event loop without yielding
+BATCH = 64  # requests per gather: a round of 10,000 never holds 10,000 tasks at once, and
+# never runs more than a batch's worth of work on the event loop (or the database thread)
+# without yielding; at 256 a batch held either for ~30 ms (bench/polling.py)
 
 
 async def _by_replica_id(listing: list[ListedReplica]) -> dict[str, ListedReplica]:

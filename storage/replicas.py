@@ -317,8 +317,11 @@ def open_request_ids(db: sqlite_utils.Database) -> list[int]:
 def open_requests_among(db: sqlite_utils.Database, ids: Sequence[int]) -> list[ReplicaRecord]:
     """Those of `ids` that are still open, oldest first."""
     marks = ", ".join("?" * len(ids))
-    where = f"id IN ({marks}) AND {IS_OPEN}"
-    return [_record(row) for row in db.table(REQUESTS).rows_where(where, list(ids), order_by="id")]
+    cursor = db.execute(
+        f"SELECT * FROM {REQUESTS} WHERE id IN ({marks}) AND {IS_OPEN} ORDER BY id", list(ids)
+    )
+    columns = [column[0] for column in cursor.description]
+    return [_record(dict(zip(columns, row, strict=True))) for row in cursor]
 
 
 def uncertain_requests(db: sqlite_utils.Database) -> list[ReplicaRecord]:
