@@ -168,11 +168,17 @@ async def test_opening_it_again_publishes_at_once(bot: Bot) -> None:
     assert "Jane – later" in shown(view)
 
 
-async def test_an_admin_pages_through_everyones_replicas(make_bot: BotFactory) -> None:
+async def admin_and_three_pages(make_bot: BotFactory) -> tuple[Bot, int]:
+    """A bot with an admin, and someone else's requests filling two pages and part of a third."""
     bot = await make_bot(replica_admins=(ADMIN,))
     total = 2 * PAGE_SIZE + 5
     for number in range(total):
         await recorded(bot, f"Take {number}", requester="U2")
+    return bot, total
+
+
+async def test_an_admin_pages_through_everyones_replicas(make_bot: BotFactory) -> None:
+    bot, total = await admin_and_three_pages(make_bot)
 
     await open_home(bot, ADMIN)
     view = await published(bot, ADMIN)
@@ -208,10 +214,7 @@ async def test_an_admin_pages_through_everyones_replicas(make_bot: BotFactory) -
 
 async def test_a_new_request_moves_an_admins_page_down(make_bot: BotFactory) -> None:
     # The page stays where it was (the same replicas); what it says of its place follows.
-    bot = await make_bot(replica_admins=(ADMIN,))
-    total = 2 * PAGE_SIZE + 5
-    for number in range(total):
-        await recorded(bot, f"Take {number}", requester="U2")
+    bot, total = await admin_and_three_pages(make_bot)
     await open_home(bot, ADMIN)
     view = await published(bot, ADMIN)
     await home_click(bot, HOME_PAGE, buttons(view, "home_pager")["Next"], user=ADMIN)
