@@ -7,6 +7,10 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
+from blocks import validation
+
+validation.install()  # before any builder runs: see blocks/validation.py
+
 # Slack refuses a section (or context element) text over this many characters, and
 # slack_sdk raises before sending one.
 TEXT_LIMIT = 3000
