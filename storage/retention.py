@@ -23,15 +23,23 @@ Deleting a done outbox row loses nothing still to come:
   in `known_dms`, never pruned).
 
 Each batch is one transaction of at most BATCH rows, found by an index, and its own call on
-the database thread: other work runs between batches, so a large first prune (after an
-upgrade) never holds the thread for long.
+the database thread, followed by a pause as long as the batch took: the thread is never
+pruning more than half the time, so a large first prune (after an upgrade, or of a database
+that grew for years: 1.8 million rows in bench/growth.py) leaves Tavus's callbacks and Slack's
+requests their answers in milliseconds. Without the pause, callbacks waited up to a second.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Concatenate, ParamSpec, TypeVar
+
+import sqlite_utils
 
 from storage import outbox
 from storage import replicas as requests
@@ -39,8 +47,11 @@ from storage.database import Storage
 
 logger = logging.getLogger(__name__)
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 PRUNE_EVERY_SECONDS = 3600.0
-BATCH = 1000  # rows per transaction
+BATCH = 200  # rows per transaction: a few milliseconds on the database thread
 
 
 @dataclass(frozen=True)
@@ -65,13 +76,15 @@ async def prune(storage: Storage, days: int, *, batch: int = BATCH) -> Pruned:
     for state in outbox.DONE_AT:
         after: tuple[str, int] | None = None
         while True:
-            deleted, after = await storage.run(outbox.prune_done, state, before, after, limit=batch)
+            deleted, after = await _paced(
+                storage, outbox.prune_done, state, before, after, limit=batch
+            )
             done += deleted
             if after is None:
                 break
     callbacks = 0
     while True:
-        deleted = await storage.run(requests.prune_callbacks, before, limit=batch)
+        deleted = await _paced(storage, requests.prune_callbacks, before, limit=batch)
         callbacks += deleted
         if deleted < batch:
             break
@@ -85,3 +98,16 @@ async def prune(storage: Storage, days: int, *, batch: int = BATCH) -> Pruned:
         days,
     )
     return pruned
+
+
+async def _paced(
+    storage: Storage,
+    batch: Callable[Concatenate[sqlite_utils.Database, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """One batch, then a pause as long as it took (see the module's docstring)."""
+    started = time.monotonic()
+    result = await storage.run(batch, *args, **kwargs)
+    await asyncio.sleep(time.monotonic() - started)
+    return result
