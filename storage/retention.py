@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Concatenate, ParamSpec, TypeVar
@@ -68,23 +68,36 @@ def cutoff(days: int, now: datetime | None = None) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
-async def prune(storage: Storage, days: int, *, batch: int = BATCH) -> Pruned:
+async def prune(
+    storage: Storage,
+    days: int,
+    *,
+    batch: int = BATCH,
+    pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Pruned:
     """Delete the done outbox rows and the callbacks older than `days`, `batch` rows per
-    transaction; log how many went."""
+    transaction, each followed by `pause(as long as it took)`; log how many went."""
     before = cutoff(days)
+
+    async def paced(
+        fn: Callable[Concatenate[sqlite_utils.Database, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        started = time.monotonic()
+        result = await storage.run(fn, *args, **kwargs)
+        await pause(time.monotonic() - started)
+        return result
+
     done = 0
     for state in outbox.DONE_AT:
         after: tuple[str, int] | None = None
         while True:
-            deleted, after = await _paced(
-                storage, outbox.prune_done, state, before, after, limit=batch
-            )
+            deleted, after = await paced(outbox.prune_done, state, before, after, limit=batch)
             done += deleted
             if after is None:
                 break
     callbacks = 0
     while True:
-        deleted = await _paced(storage, requests.prune_callbacks, before, limit=batch)
+        deleted = await paced(requests.prune_callbacks, before, limit=batch)
         callbacks += deleted
         if deleted < batch:
             break
@@ -98,16 +111,3 @@ async def prune(storage: Storage, days: int, *, batch: int = BATCH) -> Pruned:
         days,
     )
     return pruned
-
-
-async def _paced(
-    storage: Storage,
-    batch: Callable[Concatenate[sqlite_utils.Database, P], T],
-    *args: P.args,
-    **kwargs: P.kwargs,
-) -> T:
-    """One batch, then a pause as long as it took (see the module's docstring)."""
-    started = time.monotonic()
-    result = await storage.run(batch, *args, **kwargs)
-    await asyncio.sleep(time.monotonic() - started)
-    return result

@@ -189,21 +189,39 @@ def test_every_look_of_a_prune_is_indexed(db: sqlite_utils.Database) -> None:
     assert not any(step.startswith("SCAN") or "TEMP B-TREE" in step for step in plans)
 
 
+def seven_old_of_each(db: sqlite_utils.Database) -> None:
+    """Seven delivered status messages and seven callbacks, all past the retention period."""
+    for index in range(7):
+        request_id = new_request(db, f"V{index}")
+        outbox.enqueue_status(db, request_id)
+        store.record_callback(
+            db, request_id, replica_id=None, status="ready", outcome="applied", raw_body="{}"
+        )
+    deliver_all(db)
+    age(db, OLD)
+    db.execute("UPDATE tavus_callbacks SET received_at = ?", [OLD])
+
+
+async def test_every_batch_is_followed_by_a_pause_as_long_as_it_took(storage: Storage) -> None:
+    # The database thread is pruning at most half the time: a first prune of millions of rows
+    # must leave callbacks and Slack's requests their answers meanwhile.
+    await storage.run(seven_old_of_each)
+    pauses: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        pauses.append(seconds)
+
+    pruned = await retention.prune(storage, DAYS, batch=3, pause=pause)
+
+    assert pruned == retention.Pruned(outbox=7, callbacks=7)
+    assert len(pauses) == 7  # outbox: 3, 3, 1, then none failed; callbacks: 3, 3, 1
+    assert all(seconds > 0 for seconds in pauses)
+
+
 async def test_prune_deletes_in_batches_and_says_how_many_went(
     storage: Storage, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def seed(db: sqlite_utils.Database) -> None:
-        for index in range(7):
-            request_id = new_request(db, f"V{index}")
-            outbox.enqueue_status(db, request_id)
-            store.record_callback(
-                db, request_id, replica_id=None, status="ready", outcome="applied", raw_body="{}"
-            )
-        deliver_all(db)
-        age(db, OLD)
-        db.execute("UPDATE tavus_callbacks SET received_at = ?", [OLD])
-
-    await storage.run(seed)
+    await storage.run(seven_old_of_each)
     batches: list[int] = []
     real = outbox.prune_done
 
