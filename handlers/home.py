@@ -19,7 +19,7 @@ from blocks.manage import message_modal
 from blocks.replica_modal import ModalContext
 from domain.form import FormDraft
 from handlers.commands import FORM_NOT_OPENED
-from handlers.numbers import number
+from handlers.numbers import clicked_value, number
 from handlers.replica_modal import open_replica_form
 from handlers.surface import Surface
 from slack_access.errors import SLACK_ERRORS
@@ -36,10 +36,7 @@ def _page_mark(body: dict[str, Any]) -> PageMark | None:
     """The page a Previous/Next button asks for (its value, PageMark's): "0" (or a bare
     number, as buttons published before pages were marked by id had) is the first page,
     "<offset>:<before>" another; None if it is neither."""
-    actions = body.get("actions") or [{}]
-    first = actions[0] if isinstance(actions, list) and actions else {}
-    value = str((first.get("value") if isinstance(first, dict) else None) or "")
-    offset_text, _, before_text = value.partition(":")
+    offset_text, _, before_text = clicked_value(body).partition(":")
     offset = number(offset_text)
     if offset is None:
         return None

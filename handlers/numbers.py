@@ -17,8 +17,13 @@ def number(value: Any) -> int | None:
     return int(text)
 
 
-def clicked_number(body: dict[str, Any]) -> int | None:
-    """The number in the value of the button a block_actions payload is about."""
+def clicked_value(body: dict[str, Any]) -> str:
+    """The value of the button a block_actions payload is about ("" if it has none)."""
     actions = body.get("actions") or [{}]
     first = actions[0] if isinstance(actions, list) and actions else {}
-    return number(first.get("value") if isinstance(first, dict) else None)
+    return str((first.get("value") if isinstance(first, dict) else None) or "")
+
+
+def clicked_number(body: dict[str, Any]) -> int | None:
+    """The number in the value of the button a block_actions payload is about."""
+    return number(clicked_value(body))

@@ -200,14 +200,21 @@ def find_by_token_hash(db: sqlite_utils.Database, token_hash: str) -> ReplicaRec
     return _record(row) if row is not None else None
 
 
-def _one(db: sqlite_utils.Database, sql: str, parameters: list[Any]) -> dict[str, Any] | None:
-    """One row as a dict, by plain SQL: on the paths every callback and every delivery takes,
-    sqlite-utils' table helpers cost more than the query (they look the schema up each time)."""
+def _rows(
+    db: sqlite_utils.Database, sql: str, parameters: Sequence[Any] | dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The rows `sql` selects, as dicts, by plain SQL: on the paths every callback, delivery and
+    polling batch takes, sqlite-utils' table helpers cost more than the query (they look the
+    schema up each time)."""
     cursor = db.execute(sql, parameters)
-    row = cursor.fetchone()
-    if row is None:
-        return None
-    return dict(zip([column[0] for column in cursor.description], row, strict=True))
+    columns = [column[0] for column in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _one(db: sqlite_utils.Database, sql: str, parameters: list[Any]) -> dict[str, Any] | None:
+    """The first row `sql` selects, as a dict (see `_rows`); None if there is none."""
+    rows = _rows(db, sql, parameters)
+    return rows[0] if rows else None
 
 
 def _update(db: sqlite_utils.Database, request_id: int, where: str, values: dict[str, Any]) -> bool:
@@ -317,20 +324,14 @@ def open_request_ids(db: sqlite_utils.Database) -> list[int]:
 def open_requests_among(db: sqlite_utils.Database, ids: Sequence[int]) -> list[ReplicaRecord]:
     """Those of `ids` that are still open, oldest first."""
     marks = ", ".join("?" * len(ids))
-    cursor = db.execute(
-        f"SELECT * FROM {REQUESTS} WHERE id IN ({marks}) AND {IS_OPEN} ORDER BY id", list(ids)
-    )
-    columns = [column[0] for column in cursor.description]
-    return [_record(dict(zip(columns, row, strict=True))) for row in cursor]
+    sql = f"SELECT * FROM {REQUESTS} WHERE id IN ({marks}) AND {IS_OPEN} ORDER BY id"
+    return [_record(row) for row in _rows(db, sql, list(ids))]
 
 
 def uncertain_requests(db: sqlite_utils.Database) -> list[ReplicaRecord]:
     """Requests whose create may or may not have made a replica, oldest first."""
-    where = "state = ?"
-    return [
-        _record(row)
-        for row in db.table(REQUESTS).rows_where(where, [State.UNCERTAIN.value], order_by="id")
-    ]
+    sql = f"SELECT * FROM {REQUESTS} WHERE state = ? ORDER BY id"
+    return [_record(row) for row in _rows(db, sql, [State.UNCERTAIN.value])]
 
 
 # -- consent: approval before the create, deletion after it -----------------------------------
@@ -650,12 +651,8 @@ def _ids(user_id: str | None, where: str = "1") -> str:
 def _records(
     db: sqlite_utils.Database, ids_sql: str, params: dict[str, Any]
 ) -> list[ReplicaRecord]:
-    rows = db.execute(
-        f"SELECT * FROM {REQUESTS} WHERE id IN ({ids_sql}) ORDER BY id DESC LIMIT :limit",
-        params,
-    )
-    columns = [c[0] for c in rows.description]
-    return [_record(dict(zip(columns, row, strict=True))) for row in rows.fetchall()]
+    sql = f"SELECT * FROM {REQUESTS} WHERE id IN ({ids_sql}) ORDER BY id DESC LIMIT :limit"
+    return [_record(row) for row in _rows(db, sql, params)]
 
 
 def requests_of(
