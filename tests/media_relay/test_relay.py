@@ -61,6 +61,18 @@ async def relay(
     await relay.aclose()
 
 
+async def refused_video(relay: MediaRelay, fake_slack: FakeSlack, storage: Storage) -> RelayError:
+    """Relay a small video shared in Slack through `relay` (closed after), which must refuse
+    it: its refusal."""
+    file = fake_slack.add_file("jane.mp4", "video/mp4", b"video")
+    try:
+        with pytest.raises(RelayError) as raised:
+            await relay.relay(file["id"], await new_request(storage))
+    finally:
+        await relay.aclose()
+    return raised.value
+
+
 async def new_request(storage: Storage, view_id: str = "V1") -> int:
     request = ReplicaRequest(
         replica_name="Jane Doe", mode=Mode.VIDEO, slack_file_id="F1", slack_file_name="jane.mp4"
@@ -365,14 +377,9 @@ async def test_only_slack_api_url_s_origin_is_trusted_besides_slack(
 ) -> None:
     # With SLACK_API_URL at slack.com, the fake's links (127.0.0.1) are nobody's to trust.
     relay = make_relay(media_dir, storage, slack_client, slack_api_url="https://slack.com/api/")
-    file = fake_slack.add_file("jane.mp4", "video/mp4", b"video")
-    try:
-        with pytest.raises(RelayError) as raised:
-            await relay.relay(file["id"], await new_request(storage))
-    finally:
-        await relay.aclose()
+    refusal = await refused_video(relay, fake_slack, storage)
 
-    assert raised.value.user_message == LEAVES_SLACK
+    assert refusal.user_message == LEAVES_SLACK
     assert fake_slack.download_requests == []
 
 

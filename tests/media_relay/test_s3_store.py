@@ -26,7 +26,14 @@ from storage import media as media_store
 from storage.database import Storage
 from tests.fakes.fake_slack import FakeSlack
 from tests.media_relay.conftest import Bucket
-from tests.media_relay.test_relay import PUBLIC_URL, finish, leftovers, new_request, sha256
+from tests.media_relay.test_relay import (
+    PUBLIC_URL,
+    finish,
+    leftovers,
+    new_request,
+    refused_video,
+    sha256,
+)
 
 MiB = 1024 * 1024
 PART = MIN_PART_BYTES  # the smallest part S3 takes, so a few MiB make several parts
@@ -279,16 +286,11 @@ async def test_a_missing_bucket_is_an_error_for_the_operator(
     relay = make_relay(
         media_dir, storage, slack_client, make_store(bucket, bucket="no-such-bucket-here")
     )
-    file = fake_slack.add_file("jane.mp4", "video/mp4", b"video")
-    try:
-        with pytest.raises(RelayError) as raised:
-            await relay.relay(file["id"], await new_request(storage))
-    finally:
-        await relay.aclose()
+    refusal = await refused_video(relay, fake_slack, storage)
 
     # The same sentence as when the disk fails; S3's reason goes to the log.
-    assert raised.value.user_message == STORE_FAILED
-    assert "NoSuchBucket" in str(raised.value) and "no-such-bucket-here" in str(raised.value)
+    assert refusal.user_message == STORE_FAILED
+    assert "NoSuchBucket" in str(refusal) and "no-such-bucket-here" in str(refusal)
     assert await storage.run(media_store.media_tokens) == set()
 
 
@@ -303,15 +305,10 @@ async def test_missing_credentials_are_an_error_for_the_operator(
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     relay = make_relay(media_dir, storage, slack_client, make_store(bucket))
-    file = fake_slack.add_file("jane.mp4", "video/mp4", b"video")
-    try:
-        with pytest.raises(RelayError) as raised:
-            await relay.relay(file["id"], await new_request(storage))
-    finally:
-        await relay.aclose()
+    refusal = await refused_video(relay, fake_slack, storage)
 
-    assert raised.value.user_message == STORE_FAILED
-    assert "credentials" in str(raised.value)
+    assert refusal.user_message == STORE_FAILED
+    assert "credentials" in str(refusal)
 
 
 async def test_an_unreachable_store_says_to_try_again(
@@ -323,15 +320,10 @@ async def test_an_unreachable_store_says_to_try_again(
 ) -> None:
     store = make_store(bucket, endpoint_url="http://127.0.0.1:1", max_attempts=1)
     relay = make_relay(media_dir, storage, slack_client, store)
-    file = fake_slack.add_file("jane.mp4", "video/mp4", b"video")
-    try:
-        with pytest.raises(RelayError) as raised:
-            await relay.relay(file["id"], await new_request(storage))
-    finally:
-        await relay.aclose()
+    refusal = await refused_video(relay, fake_slack, storage)
 
-    assert raised.value.user_message == UNREACHABLE
-    assert "127.0.0.1:1" in str(raised.value)
+    assert refusal.user_message == UNREACHABLE
+    assert "127.0.0.1:1" in str(refusal)
 
 
 async def test_temporary_credentials_are_warned_about(
