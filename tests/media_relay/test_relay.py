@@ -61,10 +61,12 @@ async def relay(
     await relay.aclose()
 
 
-async def refused_video(relay: MediaRelay, fake_slack: FakeSlack, storage: Storage) -> RelayError:
+async def refused_video(
+    relay: MediaRelay, fake_slack: FakeSlack, storage: Storage, content: bytes = b"video"
+) -> RelayError:
     """Relay a small video shared in Slack through `relay` (closed after), which must refuse
     it: its refusal."""
-    file = fake_slack.add_file("jane.mp4", "video/mp4", b"video")
+    file = fake_slack.add_file("jane.mp4", "video/mp4", content)
     try:
         with pytest.raises(RelayError) as raised:
             await relay.relay(file["id"], await new_request(storage))
@@ -426,16 +428,11 @@ async def test_slack_login_page_is_an_error_and_leaves_nothing(
 ) -> None:
     # A token Slack's file server does not accept: it answers 200 with its login page.
     relay = make_relay(media_dir, storage, slack_client, slack=OtherFileToken(slack_client))
-    file = fake_slack.add_file("jane.mp4", "video/mp4", b"video bytes")
-    try:
-        with pytest.raises(RelayError) as raised:
-            await relay.relay(file["id"], await new_request(storage))
-    finally:
-        await relay.aclose()
+    refusal = await refused_video(relay, fake_slack, storage, b"video bytes")
 
-    assert "login page" in raised.value.user_message
-    assert "files:read" in raised.value.user_message
-    assert "text/html" in str(raised.value)
+    assert "login page" in refusal.user_message
+    assert "files:read" in refusal.user_message
+    assert "text/html" in str(refusal)
     assert leftovers(media_dir) == []
     assert await storage.run(media_store.media_tokens) == set()
 
@@ -613,15 +610,10 @@ async def test_without_public_url_nothing_is_fetched(
     media_dir: Path, storage: Storage, slack_client: AsyncWebClient, fake_slack: FakeSlack
 ) -> None:
     relay = make_relay(media_dir, storage, slack_client, public_url=None)
-    file = fake_slack.add_file("jane.mp4", "video/mp4", b"data")
-    try:
-        with pytest.raises(RelayError) as raised:
-            await relay.relay(file["id"], await new_request(storage))
-    finally:
-        await relay.aclose()
+    refusal = await refused_video(relay, fake_slack, storage, b"data")
 
-    assert "public address" in raised.value.user_message
-    assert "PUBLIC_URL" not in raised.value.user_message  # words for users, not settings
+    assert "public address" in refusal.user_message
+    assert "PUBLIC_URL" not in refusal.user_message  # words for users, not settings
     assert fake_slack.calls == []
 
 
