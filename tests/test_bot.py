@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+import gc
 import os
 import resource
 import signal
@@ -361,3 +362,16 @@ def test_the_open_file_limit_is_raised_to_what_the_hard_limit_allows() -> None:
     )
 
     assert result.stdout.strip() == "(4096, 4096)"
+
+
+async def test_what_start_up_built_is_frozen_out_of_the_collector() -> None:
+    from aiohttp import web
+
+    from bot import freeze_what_start_up_built
+
+    assert gc.get_freeze_count() == 0
+    try:
+        await freeze_what_start_up_built(web.Application())
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()  # the rest of this test process collects as before
