@@ -22,6 +22,7 @@ move is made anew.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
@@ -116,8 +117,13 @@ def tavus_endpoint(path: str) -> str:
 
 def slack_method(api_url: str, url: URL) -> str:
     """The Web API method a request to `url` calls (`chat.postMessage`), or "other"."""
+    return _method_at(api_url, str(url))  # yarl keeps the URL's text: no new URL per call
+
+
+@functools.lru_cache(maxsize=256)  # the few methods the bot calls, each looked at once
+def _method_at(api_url: str, url: str) -> str:
     base = api_url if api_url.endswith("/") else api_url + "/"
-    where = str(url.with_query(None).with_fragment(None))
+    where = url.partition("?")[0].partition("#")[0]
     if not where.startswith(base):
         return "other"
     method = where[len(base) :]
@@ -131,8 +137,16 @@ async def _slack_outcome(response: aiohttp.ClientResponse) -> Outcome:
         return "error"
     if response.content_type != "application/json":
         return "ok"
+    raw = await response.read()
+    # Slack writes "ok" first: read that and not the whole answer (a view comes back whole).
+    # Any other shape is parsed.
+    head = raw[:16].replace(b" ", b"")
+    if head.startswith(b'{"ok":true'):
+        return "ok"
+    if head.startswith(b'{"ok":false'):
+        return "error"
     try:
-        body = json.loads(await response.read())
+        body = json.loads(raw)
     except Exception:  # slack_sdk meets the same failure when it reads, and reports it
         return "error"
     return "error" if isinstance(body, dict) and body.get("ok") is False else "ok"

@@ -41,6 +41,8 @@ _REASON_CHARS = 100
 def escape_controls(text: str) -> str:
     """`text` on one line: control characters as escapes. Backslashes stay as they are, so
     escaping twice changes nothing."""
+    if text.isascii() and text.isprintable():
+        return text  # most lines: no lookup per character (every access-log field comes here)
     return text.translate(_ESCAPES)
 
 

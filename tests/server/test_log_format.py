@@ -32,6 +32,7 @@ FORGED = "\n2026-01-01 00:00:00,000 ERROR replica-bot: forged"
         ("\x1b[31mred", "\\x1b[31mred"),
         ("nul\x00", "nul\\x00"),
         ("del\x7f and next-line\x85", "del\\x7f and next-line\\x85"),
+        ("ascii del\x7f", "ascii del\\x7f"),  # ASCII, yet not printable
         ("line\u2028separator\u2029", "line\\u2028separator\\u2029"),
     ],
 )
