@@ -1,11 +1,24 @@
-"""httpx over aiohttp, for the relay's large downloads."""
+"""httpx over aiohttp: the relay's large downloads, and every Tavus call."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import urllib.request
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import httpx
+
+# NO_PROXY as urllib (and so aiohttp's trust_env) reads it; in CPython, not in typeshed.
+_bypassed: Callable[[str, dict[str, str]], bool] = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+
+
+def proxy_for(url: httpx.URL, proxies: dict[str, str]) -> str | None:
+    """The proxy for `url` among `proxies` (urllib's reading of HTTP_PROXY, HTTPS_PROXY,
+    ALL_PROXY and NO_PROXY, as httpx reads them), or None to connect directly."""
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    if proxy is None or _bypassed(url.host, proxies):
+        return None
+    return proxy
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -19,13 +32,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
+        # Proxies from the environment, read once. aiohttp's trust_env would look them up, and
+        # read ~/.netrc, in a thread for every request: two thread hops per Tavus call.
+        self._proxies = urllib.request.getproxies_environment()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._session is None:  # created lazily: aiohttp wants a running loop
             self._session = aiohttp.ClientSession(
                 auto_decompress=False,  # httpx decodes Content-Encoding itself
                 skip_auto_headers=("User-Agent", "Accept-Encoding"),  # httpx set its own
-                trust_env=True,  # proxies from the environment, as httpx would
             )
         timeouts = request.extensions.get("timeout", {})
         try:
@@ -35,6 +50,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=[(k, v) for k, v in request.headers.multi_items() if k != "host"],
                 data=await request.aread() or None,
                 allow_redirects=False,
+                proxy=proxy_for(request.url, self._proxies),
                 timeout=aiohttp.ClientTimeout(
                     total=None,
                     sock_connect=timeouts.get("connect"),

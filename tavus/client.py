@@ -39,6 +39,7 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 PAGE_SIZE = 100  # the documented maximum of /v2/voices; also used for /v2/replicas
 MAX_PAGES = 200  # a bound in case the API ever stops reporting total_count
 READ_RETRIES = 2
+USER_AGENT = "replica-bot"
 MAX_THUMBNAIL_URL_CHARS = 2_000
 
 # Told of every request sent (each attempt): method, path, the answer's status (None: no
@@ -158,21 +159,29 @@ class TavusClient:
         observe: CallObserver | None = None,
     ) -> None:
         self._observe = observe
-        self._http = httpx.AsyncClient(
-            base_url=base_url,
-            headers={"x-api-key": api_key, "accept": "application/json"},
-            timeout=httpx.Timeout(
-                timeout_seconds, connect=min(timeout_seconds, CONNECT_TIMEOUT_SECONDS)
-            ),
-            # httpcore, httpx's default, scans its whole pool and looks for sniffio on every
-            # request (about half the CPU of a confirming GET, bench/README.md); aiohttp, which
-            # the bot runs on anyway, keeps connections alive as cheaply. A POST is never
-            # resent on a dropped connection: aiohttp retries only idempotent methods.
-            transport=transport or AiohttpTransport(),
-        )
+        self._base_url = base_url.rstrip("/")
+        # What httpx.AsyncClient sent by default besides ours: a name, and compressed answers.
+        self._headers = {
+            "x-api-key": api_key,
+            "accept": "application/json",
+            "accept-encoding": "gzip, deflate",
+            "user-agent": USER_AGENT,
+        }
+        # Per operation, as httpx.Timeout takes them (the transport reads connect and read).
+        self._timeouts = {
+            "connect": min(timeout_seconds, CONNECT_TIMEOUT_SECONDS),
+            "read": timeout_seconds,
+            "write": timeout_seconds,
+            "pool": timeout_seconds,
+        }
+        # httpcore, httpx's default transport, scans its whole pool and looks for sniffio on
+        # every request (about half the CPU of a confirming GET, bench/README.md); aiohttp,
+        # which the bot runs on anyway, keeps connections alive as cheaply. A POST is never
+        # resent on a dropped connection: aiohttp retries only idempotent methods.
+        self._transport = transport or AiohttpTransport()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._transport.aclose()
 
     async def create_replica(self, body: dict[str, Any]) -> CreatedReplica:
         """POST /v2/replicas once. Raises a TavusError subclass; see `may_have_taken_effect`."""
@@ -342,8 +351,9 @@ class TavusClient:
             raise TavusUnreachableError(
                 f"no answer from Tavus: {error!r}", request_sent=True
             ) from error
-        body = response.text
         status = response.status_code
+        # The text only for what is told (an error's body): a good answer is parsed as bytes.
+        body = response.text if status >= 400 else ""
         if status == 401:
             raise TavusAuthError("Tavus rejected the API key", status_code=status, body=body)
         if 400 <= status < 500:
@@ -360,13 +370,15 @@ class TavusClient:
             if empty_ok:
                 return {}
             raise TavusProtocolError(
-                f"Tavus sent non-JSON for {method} {path}", status_code=status, body=body
+                f"Tavus sent non-JSON for {method} {path}", status_code=status, body=response.text
             ) from error
         if not isinstance(data, dict):
             if empty_ok:
                 return {}
             raise TavusProtocolError(
-                f"Tavus sent unexpected JSON for {method} {path}", status_code=status, body=body
+                f"Tavus sent unexpected JSON for {method} {path}",
+                status_code=status,
+                body=response.text,
             )
         return data
 
@@ -380,8 +392,24 @@ class TavusClient:
     ) -> httpx.Response:
         """One HTTP request, told to `observe` (a cancelled one is not)."""
         started = time.monotonic()
+        # Straight to the transport: httpx.AsyncClient's own work per request (merging URLs,
+        # a cookie jar, auth and redirect machinery) was about half of a confirming GET's CPU
+        # (bench/callbacks.py), and none of it applies to Tavus: one origin, no cookies, a key
+        # in a header, and redirects were never followed.
+        request = httpx.Request(
+            method,
+            self._base_url + path,
+            params=params,
+            json=json_body,
+            headers=self._headers,
+            extensions={"timeout": self._timeouts},
+        )
         try:
-            response = await self._http.request(method, path, json=json_body, params=params)
+            response = await self._transport.handle_async_request(request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
         except Exception:
             if self._observe is not None:
                 self._observe(method, path, None, time.monotonic() - started)

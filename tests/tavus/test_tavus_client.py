@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import AsyncIterator, Callable
 from types import SimpleNamespace
@@ -101,6 +102,31 @@ async def test_create_sends_exact_body_and_api_key(tavus: TavusClient, recorder:
     assert request.headers["x-api-key"] == API_KEY
     assert request.headers["content-type"] == "application/json"
     assert json.loads(request.content) == VIDEO_BODY
+
+
+async def test_every_request_names_the_bot_and_carries_the_timeouts(
+    recorder: Recorder,
+) -> None:
+    client = TavusClient(
+        BASE_URL + "/api/", API_KEY, timeout_seconds=20, transport=httpx.MockTransport(recorder)
+    )
+    recorder.answer(json_response(200, {"replica_id": "r1", "status": "ready"}))
+    try:
+        await client.get_replica("r1")
+    finally:
+        await client.aclose()
+    [request] = recorder.requests
+    assert str(request.url) == f"{BASE_URL}/api/v2/replicas/r1"  # under the base's path
+    assert request.headers["user-agent"] == client_module.USER_AGENT
+    assert request.headers["accept"] == "application/json"
+    assert "gzip" in request.headers["accept-encoding"]
+    assert request.extensions["timeout"] == {"connect": 10, "read": 20, "write": 20, "pool": 20}
+
+
+async def test_a_compressed_answer_is_read(tavus: TavusClient, recorder: Recorder) -> None:
+    body = gzip.compress(json.dumps({"replica_id": "r1", "status": "ready"}).encode())
+    recorder.answer(httpx.Response(200, headers={"content-encoding": "gzip"}, content=body))
+    assert (await tavus.get_replica("r1")).status == "ready"
 
 
 async def test_create_reads_face_id(tavus: TavusClient, recorder: Recorder) -> None:
