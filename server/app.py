@@ -44,7 +44,6 @@ from storage.retention import PRUNE_EVERY_SECONDS, prune
 from tavus.api import TavusApi
 from tavus.client import TavusClient
 from tavus.errors import TavusAuthError, TavusError
-from tavus.simulated import SimulatedTavus, dry_run_intervals
 
 if TYPE_CHECKING:
     # boto3 takes ~0.1 s to import: only a bot that uses a bucket pays for it.
@@ -98,9 +97,14 @@ DOORS: tuple[Door, ...] = (
 )
 
 
-def build_services(settings: Settings, socket_timing: SocketModeTiming | None = None) -> Services:
-    """Everything the bot runs on, built but not started: storage opens, and Slack and Tavus
-    are first called, when create_app's application starts."""
+def build_services(
+    settings: Settings,
+    socket_timing: SocketModeTiming | None = None,
+    storage: Storage | None = None,
+) -> Services:
+    """Everything the bot runs on, built but not started: storage opens (unless `storage` is
+    given already open, as bot.py does), and Slack and Tavus are first called, when
+    create_app's application starts."""
     # "" rather than None: Bolt would read SLACK_SIGNING_SECRET itself, and Settings is the
     # one source of configuration. Socket Mode requests are never signature-checked.
     bolt = AsyncApp(
@@ -119,12 +123,16 @@ def build_services(settings: Settings, socket_timing: SocketModeTiming | None = 
     slack.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
     # Bolt's listeners get their client from Bolt; everything else asks this.
     clients = SlackClients(slack)
-    storage = Storage(settings.database_path)
+    if storage is None:
+        storage = Storage(settings.database_path)
     # What GET /metrics serves: counted by the services below, read from storage when scraped.
     meters = Metrics()
     tavus: TavusApi
     if settings.tavus_dry_run:
         # TAVUS_DRY_RUN: Tavus simulated in this process; no Tavus call leaves the machine.
+        # (Imported only for a dry run: ~1 ms of every other start.)
+        from tavus.simulated import SimulatedTavus
+
         settings = dry_run_settings(settings)
         tavus = SimulatedTavus(training_seconds=settings.dry_run_training_seconds)
     else:
@@ -209,6 +217,8 @@ def dry_run_settings(settings: Settings) -> Settings:
     """A dry run's timing: its simulated training takes DRY_RUN_TRAINING_SECONDS (minutes,
     not hours), so polling and progress updates are tightened to match
     (tavus/simulated.py, dry_run_intervals); never less often than the settings ask."""
+    from tavus.simulated import dry_run_intervals  # a dry run's alone, as above
+
     poll, progress = dry_run_intervals(
         settings.dry_run_training_seconds,
         settings.poll_interval_seconds,
@@ -218,12 +228,16 @@ def dry_run_settings(settings: Settings) -> Settings:
 
 
 def create_app(
-    settings: Settings, *, socket_timing: SocketModeTiming | None = None
+    settings: Settings,
+    *,
+    socket_timing: SocketModeTiming | None = None,
+    storage: Storage | None = None,
 ) -> web.Application:
     """The whole bot as one aiohttp application: Slack at /slack/events (or over Socket Mode
     when SLACK_APP_TOKEN is set), Tavus callbacks, and /healthz. Storage opens and migrates
-    on start-up; everything closes on clean-up."""
-    services = build_services(settings, socket_timing)
+    on start-up, unless `storage` is given open (bot.py opens it first, to report a bad
+    DATABASE_PATH in one line); everything closes on clean-up."""
+    services = build_services(settings, socket_timing, storage)
     # In Socket Mode Slack reaches Bolt over the WebSocket, so no Slack route is served: a
     # POST to /slack/events is 404 like any unknown path.
     slack_path = None if services.socket is not None else SLACK_EVENTS_PATH

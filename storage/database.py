@@ -11,6 +11,7 @@ files are created 0600 and directories the bot creates 0700, whatever the proces
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import queue
@@ -100,12 +101,27 @@ def open_database(path: Path | str) -> sqlite_utils.Database:
     in_memory = path == MEMORY
     if not in_memory:
         _prepare_database_file(Path(path))
-    db = sqlite_utils.Database(path)
+    # No sqlite-utils plugins: the bot uses none, and looking for them (the entry points of
+    # every installed package) took ~11 ms of each start-up.
+    db = sqlite_utils.Database(path, execute_plugins=False)
     db.execute("PRAGMA busy_timeout = 5000")
     if not in_memory:
         db.enable_wal()
-    migrations.apply(db)
+    apply_migrations(db)
     return db
+
+
+def apply_migrations(db: sqlite_utils.Database) -> None:
+    """Apply the pending migrations in one transaction: one commit (one fsync) for a new
+    database's twenty-odd, not one each (a new database opened ~10 ms sooner), and a database
+    is upgraded all or not at all. Each still runs in a savepoint of its own. A migration that
+    cannot run inside a transaction (`transactional=False`, e.g. VACUUM) makes them run one by
+    one, as sqlite-utils does."""
+    if all(migration.transactional for migration in migrations.pending(db)):
+        with db.atomic():
+            migrations.apply(db)
+    else:
+        migrations.apply(db)
 
 
 # At most this many queued jobs share one transaction (see `Storage`).
@@ -155,6 +171,26 @@ class Storage:
         """Open the database and apply migrations; call once at start-up."""
         await self.run(lambda db: None)
 
+    def open_now(self) -> None:
+        """Open the database (every migration applied) on the database thread and wait for it,
+        outside any event loop. bot.py calls this before it builds the app: a database that
+        cannot be opened stops start-up with one clear line (its OSError or sqlite3.Error is
+        raised here), and the app finds it open: opened and migrated once, by the thread
+        that uses it."""
+        if self._thread is not None:
+            raise RuntimeError("open_now() is for storage that has not started yet")
+        opened: concurrent.futures.Future[None] = concurrent.futures.Future()
+        thread = self._start_thread(opened)
+        try:
+            opened.result()
+        except BaseException:
+            # Nothing else was asked of the thread yet: stop it. A later run() starts another,
+            # which tries to open the database again.
+            self._jobs.put(None)
+            thread.join()
+            self._thread = None
+            raise
+
     async def run(
         self,
         fn: Callable[Concatenate[sqlite_utils.Database, P], T],
@@ -166,10 +202,17 @@ class Storage:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         if self._thread is None:
-            self._thread = threading.Thread(target=self._work, name="sqlite", daemon=True)
-            self._thread.start()
+            self._start_thread()
         self._jobs.put(_Job(lambda db: fn(db, *args, **kwargs), loop, future))
         return await future
+
+    def _start_thread(
+        self, opened: concurrent.futures.Future[None] | None = None
+    ) -> threading.Thread:
+        thread = threading.Thread(target=self._work, args=(opened,), name="sqlite", daemon=True)
+        thread.start()
+        self._thread = thread
+        return thread
 
     def _connection(self) -> sqlite_utils.Database:
         if self._db is None:
@@ -188,7 +231,14 @@ class Storage:
 
     # -- the database thread ---------------------------------------------------------------
 
-    def _work(self) -> None:
+    def _work(self, opened: concurrent.futures.Future[None] | None) -> None:
+        if opened is not None:  # open_now(): the database first, its outcome to the caller
+            try:
+                self._connection()
+            except BaseException as error:
+                opened.set_exception(error)
+            else:
+                opened.set_result(None)
         while True:
             job = self._jobs.get()
             if job is None:

@@ -6,13 +6,14 @@ import ast
 import asyncio
 import contextlib
 import gc
+import json
 import os
 import resource
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -375,3 +376,92 @@ async def test_what_start_up_built_is_frozen_out_of_the_collector() -> None:
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()  # the rest of this test process collects as before
+
+
+# `python bot.py` up to serving, in a new interpreter: web.run_app reports what start-up left.
+UP_TO_SERVING = """
+import asyncio, gc, json, runpy, sys
+from aiohttp import web
+
+def serve(app, **options):
+    paused = not gc.isenabled()
+    for hook in app.on_startup[-2:]:
+        asyncio.run(hook(app))  # the last two: the freeze, then the collector again
+    print(json.dumps({
+        "paused while starting": paused,
+        "last start-up hooks": [hook.__name__ for hook in app.on_startup[-2:]],
+        "collecting once serving": gc.isenabled(),
+    }))
+    gc.unfreeze()
+
+web.run_app = serve
+runpy.run_path(sys.argv[1], run_name="__main__")
+"""
+
+
+def test_the_collector_is_paused_while_starting_and_resumed_after_the_freeze(
+    tmp_path: Path,
+) -> None:
+    env = bot_environment(
+        tmp_path,
+        PYTHONPATH=str(ROOT),
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        TAVUS_API_KEY=API_KEY,
+        DATABASE_PATH=str(tmp_path / "bot.db"),
+        MEDIA_DIR=str(tmp_path / "media"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", UP_TO_SERVING, str(ROOT / "bot.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "paused while starting": True,
+        "last start-up hooks": ["freeze_what_start_up_built", "resume_garbage_collection"],
+        "collecting once serving": True,
+    }
+
+
+def not_a_folder(tmp_path: Path) -> Path:
+    """A DATABASE_PATH under a file: the database cannot be created (OSError)."""
+    (tmp_path / "file").write_text("")
+    return tmp_path / "file" / "bot.db"
+
+
+def not_a_database(tmp_path: Path) -> Path:
+    """A file that is not SQLite's: SQLite refuses it (sqlite3.DatabaseError)."""
+    path = tmp_path / "notes.txt"
+    path.write_text("not a database, but long enough for SQLite to read its header. " * 4)
+    path.chmod(0o600)  # else the bot first logs that it made the file private
+    return path
+
+
+@pytest.mark.parametrize("database", [not_a_folder, not_a_database])
+async def test_a_database_that_cannot_be_opened_is_one_line(
+    tmp_path: Path, database: Callable[[Path], Path]
+) -> None:
+    path = database(tmp_path)
+    env = bot_environment(
+        tmp_path,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        TAVUS_API_KEY=API_KEY,
+        DATABASE_PATH=str(path),
+    )
+    process = await run_bot(tmp_path, env)
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    [line] = stderr.decode().splitlines()
+    assert line.startswith(f"replica-bot: cannot open DATABASE_PATH {str(path)!r}: ")
+
+
+def test_each_command_is_named_as_its_module_says() -> None:
+    # bot.py names them so as not to import the modules unless asked for.
+    import bot
+    from server import backup, check, export
+
+    assert bot.COMMANDS == (export.COMMAND, backup.COMMAND, check.COMMAND)
