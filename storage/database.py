@@ -315,9 +315,15 @@ class Storage:
 
     @staticmethod
     def _settle(group: list[_Job], outcomes: list[_Outcome]) -> None:
+        """Hand each job's outcome to its caller's event loop: one wake-up per loop for the
+        whole group, not one per job (each wake-up is a write to the loop's self-pipe, and a
+        callback's answer and its confirmation made eight)."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], _Outcome]]] = {}
         for job, outcome in zip(group, outcomes, strict=True):
             job.settled = True
-            job.loop.call_soon_threadsafe(_resolve, job.future, outcome)
+            by_loop.setdefault(job.loop, []).append((job.future, outcome))
+        for loop, settled in by_loop.items():
+            loop.call_soon_threadsafe(_resolve_all, settled)
 
 
 def _call(job: _Job, db: sqlite_utils.Database, *, savepoint: bool = False) -> _Outcome:
@@ -330,10 +336,12 @@ def _call(job: _Job, db: sqlite_utils.Database, *, savepoint: bool = False) -> _
         return _Outcome(error=error)
 
 
-def _resolve(future: asyncio.Future[Any], outcome: _Outcome) -> None:
-    if future.cancelled():  # its caller stopped waiting (shutdown); the job ran regardless
-        return
-    if outcome.error is not None:
-        future.set_exception(outcome.error)
-    else:
-        future.set_result(outcome.value)
+def _resolve_all(settled: list[tuple[asyncio.Future[Any], _Outcome]]) -> None:
+    """On the event loop: every job's outcome to its caller, in the order the jobs ran."""
+    for future, outcome in settled:
+        if future.cancelled():  # its caller stopped waiting (shutdown); the job ran regardless
+            continue
+        if outcome.error is not None:
+            future.set_exception(outcome.error)
+        else:
+            future.set_result(outcome.value)

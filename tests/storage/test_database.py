@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlite_utils
@@ -58,6 +59,27 @@ async def test_jobs_waiting_together_share_one_commit_and_each_gets_its_answer(
     assert await asyncio.gather(*waiting) == [1, 2, 3, 4, 5]
     assert store.groups == 1
     assert await store.run(notes) == [1, 2, 3, 4, 5]
+
+
+async def test_a_group_wakes_its_callers_loop_once(
+    store: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop = asyncio.get_running_loop()
+    wake_ups: list[object] = []
+    wake = loop.call_soon_threadsafe
+
+    def counted(callback: Any, *args: Any, **kwargs: Any) -> asyncio.Handle:
+        wake_ups.append(callback)
+        return wake(callback, *args, **kwargs)
+
+    release = await queued_behind_a_held_job(store)
+    waiting = [asyncio.create_task(store.run(note, n)) for n in range(1, 6)]
+    await asyncio.sleep(0.05)
+    monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
+    release.set()
+
+    assert await asyncio.gather(*waiting) == [1, 2, 3, 4, 5]
+    assert len(wake_ups) == 2  # the held job's group of one, then the five together
 
 
 async def test_a_job_that_fails_in_a_group_undoes_only_its_own_writes(store: Storage) -> None:
