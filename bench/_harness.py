@@ -10,6 +10,7 @@ the bench ends (`--keep` keeps the directory, with the bot's log and database).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import itertools
 import json
@@ -73,13 +74,14 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 
 def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
-    """n, p50, p99, max and mean of latencies, in ms."""
+    """n, p50, p95, p99, max and mean of latencies, in ms."""
     ms = [value * 1000 for value in seconds]
     if not ms:
         return {"n": 0}
     return {
         "n": len(ms),
         "p50_ms": round(percentile(ms, 50), 3),
+        "p95_ms": round(percentile(ms, 95), 3),
         "p99_ms": round(percentile(ms, 99), 3),
         "max_ms": round(max(ms), 3),
         "mean_ms": round(statistics.fmean(ms), 3),
@@ -166,6 +168,10 @@ class BenchSlack(FakeSlack):
     def __init__(self) -> None:
         super().__init__()
         self.calls = CallCounts()
+        # Views kept for views.update, newest last; None keeps all. A long bench opening a
+        # form every 20 ms would otherwise hold thousands of forms (each a tree of dicts the
+        # bench's garbage collector walks, pausing the fakes).
+        self.views_kept: int | None = None
         self.view_of_trigger: dict[str, str] = {}
         self.opened_at: dict[str, float] = {}
         self.updated_at: dict[str, float] = {}
@@ -196,6 +202,9 @@ class BenchSlack(FakeSlack):
         trigger = str(params.get("trigger_id"))
         if answer.get("ok"):
             self.view_of_trigger[trigger] = answer["view"]["id"]
+        if self.views_kept is not None:
+            while len(self.views) > self.views_kept:
+                del self.views[next(iter(self.views))]  # the oldest
         self.opened_at[trigger] = now
         waiter = self._opened.pop(trigger, None)
         if waiter is not None and not waiter.done():
@@ -253,6 +262,8 @@ class BenchTavus(FakeTavus):
 
     get_times: list[float] = field(default_factory=list)
     list_times: list[float] = field(default_factory=list)  # GET /v2/replicas (a page each)
+    # Pages of the list encoded once (prepare_listing), by (limit, page).
+    _listing: dict[tuple[int, int], bytes] = field(default_factory=dict)
 
     async def _get(self, request: web.Request) -> web.Response:
         self.get_times.append(time.perf_counter())
@@ -260,7 +271,35 @@ class BenchTavus(FakeTavus):
 
     async def _list(self, request: web.Request) -> web.Response:
         self.list_times.append(time.perf_counter())
-        return await super()._list(request)
+        key = (int(request.query.get("limit", 10)), int(request.query.get("page", 1)))
+        page = self._listing.get(key)
+        if page is None or not self._authorised(request) or self.garble_list or self.fail_reads > 0:
+            return await super()._list(request)
+        self.list_requests += 1
+        return web.Response(body=page, content_type="application/json")
+
+    def prepare_listing(self, limit: int) -> None:
+        """Encode every page of GET /v2/replicas?limit=`limit` now, to be served as bytes.
+
+        Built per request, a page of 100 out of 10,000 replicas costs the bench's event loop
+        ~3 ms (the fake copies the whole dict to slice it, then encodes), and the garbage
+        that makes set off collections of 25 to 30 ms: the bench's own stalls, which delay the
+        /replica commands it sends and the views.open it times just as the bot's would.
+        Served from here, the fakes' pages are cheap. Call again (or forget_listing) after
+        changing the replicas: the pages are not rebuilt by themselves."""
+        self.forget_listing()
+        items = list(self.replicas.items())
+        for start in range(0, max(len(items), 1), limit):
+            views = [
+                self._view(replica_id, replica)
+                for replica_id, replica in items[start : start + limit]
+            ]
+            body = {"data": views, "total_count": len(items)}
+            self._listing[(limit, start // limit + 1)] = json.dumps(body).encode()
+
+    def forget_listing(self) -> None:
+        """Build the list's pages per request again, from the replicas as they are then."""
+        self._listing.clear()
 
     def reads_between(self, start: float, end: float) -> tuple[int, int]:
         """(GETs of one replica, pages of the list) received between `start` and `end`."""
@@ -966,6 +1005,62 @@ class HealthProbe:
 
     def between(self, start: float, end: float) -> list[float]:
         return [latency for sent, latency in self.samples if start <= sent <= end]
+
+
+# -- the bench's own event loop ----------------------------------------------------------------
+
+
+class LoopLag:
+    """How late the bench's own event loop wakes a task that sleeps `interval` s: its stalls
+    (the fakes' work, its garbage collector, the probes) delay sending a /replica and noting
+    views.open's arrival just as a stall of the bot's would. Lag near zero while a latency
+    is high puts that latency on the bot; lag as large as it puts it on the bench."""
+
+    def __init__(self, interval: float = 0.002) -> None:
+        self.interval = interval
+        # When each wake-up was due, and how late it came (s): two lists of floats rather
+        # than a list of pairs, since tens of thousands of tuples would be walked by the
+        # bench's garbage collector, itself a stall of the bench.
+        self.due: list[float] = []
+        self.late: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            due = time.perf_counter() + self.interval
+            await asyncio.sleep(self.interval)
+            self.late.append(max(0.0, time.perf_counter() - due))
+            self.due.append(due)
+
+    def between(self, start: float, end: float) -> list[float]:
+        """The lateness of every wake-up due between `start` and `end`."""
+        low, high = bisect.bisect_left(self.due, start), bisect.bisect_right(self.due, end)
+        return self.late[low:high]
+
+    def worst(self, start: float, end: float) -> float:
+        """The longest stall that overlapped `start`..`end` (0.0 if none was seen): a wake-up
+        due at `due` and `late` late means the loop was held from about `due` to due + late.
+        Stalls of over a second are not looked for (a bench that stalls that long says so in
+        every figure)."""
+        low = bisect.bisect_left(self.due, start - 1.0)
+        high = bisect.bisect_right(self.due, end)
+        return max(
+            (
+                late
+                for due, late in zip(self.due[low:high], self.late[low:high], strict=True)
+                if due + late >= start
+            ),
+            default=0.0,
+        )
 
 
 # -- the report --------------------------------------------------------------------------------

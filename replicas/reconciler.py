@@ -3,6 +3,13 @@ POLL_INTERVAL_SECONDS, so a lost callback (or none at all, without PUBLIC_URL) l
 
 It is a door like the others: each round asks the workflow to move every open request on
 (`ReplicaWorkflow.reconcile_request`), each on its own, then to resolve ambiguous creates.
+
+A round is paced: the open requests are read and checked BATCH at a time, and after each batch
+the round pauses as long as the batch took (as storage/retention.py does), so the event loop
+and the database thread spend at most about half of a round's time on it. Slack's requests and
+Tavus's callbacks that come meanwhile then mostly find both free, as does the outbox worker:
+a round over 10,000 training replicas takes longer (0.6 -> 1.7 s in bench/polling.py), and
+/replica answered during its checks is about as fast as when the bot is idle.
 """
 
 from __future__ import annotations
@@ -11,7 +18,8 @@ import asyncio
 import logging
 import random
 import sqlite3
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from domain.record import ReplicaRecord
 from domain.states import State
@@ -27,19 +35,23 @@ JITTER = 0.1  # ±10 %, so several bots (or restarts) do not poll in step
 MAX_BACKOFF_SECONDS = 3600.0
 MAX_SKIPPED_ROUNDS = 12  # a request that keeps failing is still tried about every hour
 CONCURRENT_CHECKS = 8  # requests checked at once: GETs to confirm results, database writes
-BATCH = 64  # requests per gather: a round of 10,000 never holds 10,000 tasks at once, and
-# never runs more than a batch's worth of work on the event loop (or the database thread)
-# without yielding; at 256 a batch held either for ~30 ms (bench/polling.py)
+BATCH = 16  # requests read and checked per step. A batch's read holds the database thread
+# (and with it the GIL, building records) and its checks hold the event loop for ~0.3 ms at
+# this size, so a /replica that meets one waits about that long. In bench/polling.py, at 64
+# (~1.1 ms each) /replica's p99 during the checks was 1.4-1.9x an idle bot's, at 16 1.0-1.25x;
+# at 256 a batch held either for ~30 ms. A round never holds 10,000 tasks at once either.
+INDEX_STEP = 1_000  # listed replicas indexed per step of the event loop (~0.1 ms)
 
 
 async def _by_replica_id(listing: list[ListedReplica]) -> dict[str, ListedReplica]:
-    """The listing by replica id, built BATCH entries at a time with a yield between: an
+    """The listing by replica id, built INDEX_STEP entries at a time with a yield between: an
     account with tens of thousands of replicas is not indexed in one step of the loop."""
     listed: dict[str, ListedReplica] = {}
-    for start in range(0, len(listing), BATCH):
+    for start in range(0, len(listing), INDEX_STEP):
         if start:
             await asyncio.sleep(0)
-        listed.update((replica.replica_id, replica) for replica in listing[start : start + BATCH])
+        step = listing[start : start + INDEX_STEP]
+        listed.update((replica.replica_id, replica) for replica in step)
     return listed
 
 
@@ -59,8 +71,15 @@ class Reconciler:
         interval_seconds: float,
         first_round_seconds: float = FIRST_ROUND_SECONDS,
         metrics: Metrics | None = None,
+        *,
+        pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`pause` and `clock` pace a round (tests pass their own): after each batch,
+        `pause(seconds the batch took, by clock)`."""
         self._workflow = workflow
+        self._pause = pause
+        self._clock = clock
         self._metrics = metrics if metrics is not None else Metrics()
         self._interval = interval_seconds
         self._first = min(first_round_seconds, interval_seconds)
@@ -139,9 +158,13 @@ class Reconciler:
                     self._failures.pop(record.id, None)
                 return None
 
+        # A batch's time: from the end of the previous pause (its read of the database is in
+        # _open_batches) to the end of its checks.
+        started = self._clock()
         async for records in self._open_batches():
             if not asked and any(r.replica_id or r.state is State.UNCERTAIN for r in records):
                 asked = True
+                listing_began = self._clock()
                 try:
                     listing = await self._workflow.list_replicas()
                 except (TavusServerError, TavusUnreachableError, TavusAuthError):
@@ -149,8 +172,13 @@ class Reconciler:
                 except TavusError as error:
                     logger.warning("Could not list replicas (%s); asking about each instead", error)
                 listed = await _by_replica_id(listing or [])
+                # Not paced for: the listing is mostly waiting for Tavus (a page per 100
+                # replicas), and a pause as long would idle a round for seconds at the real API.
+                started += self._clock() - listing_began
             found = await asyncio.gather(*(reconcile(r) for r in records))
             unavailable = next((error for error in found if error is not None), unavailable)
+            await self._pause(self._clock() - started)
+            started = self._clock()
         await consent.expire_overdue()
         if unavailable is not None:
             raise unavailable

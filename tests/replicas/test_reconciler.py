@@ -30,14 +30,35 @@ def test_weeks_of_failed_rounds_never_overflow_the_delay() -> None:
     assert next_delay(300, 1100) <= MAX_BACKOFF_SECONDS * 1.1
 
 
-class _Workflow:
-    """Just what a round asks of the workflow: many requests training, nothing to do."""
+class _Clock:
+    """A monotonic clock that moves only when told to."""
 
-    def __init__(self, count: int, ticks: list[int]) -> None:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# Seconds each step of a round takes by a _Clock: reading the open ids, reading a batch of
+# records, listing the account's replicas, checking one request.
+COSTS = {"ids": 0.5, "batch": 3.0, "listing": 100.0, "check": 0.01}
+
+
+class _Workflow:
+    """Just what a round asks of the workflow: many requests training, nothing to do. With a
+    clock, each step takes the seconds in COSTS."""
+
+    def __init__(self, count: int, ticks: list[int], clock: _Clock | None = None) -> None:
         self.records = [_training(n) for n in range(1, count + 1)]
         self.consent = self
         self.seen: list[tuple[int, int, bool]] = []  # request, tick, listed
         self._ticks = ticks
+        self._clock = clock
+
+    def _takes(self, step: str) -> None:
+        if self._clock is not None:
+            self._clock.now += COSTS[step]
 
     async def pending_deletions(self) -> list[ReplicaRecord]:
         return []
@@ -50,16 +71,20 @@ class _Workflow:
 
     # The same, a batch at a time (the read proposed for the reconciler in issue 13).
     async def open_request_ids(self) -> list[int]:
+        self._takes("ids")
         return [record.id for record in self.records]
 
     async def open_requests_among(self, ids: list[int]) -> list[ReplicaRecord]:
+        self._takes("batch")
         wanted = set(ids)
         return [record for record in self.records if record.id in wanted]
 
     async def list_replicas(self) -> list[ListedReplica]:
+        self._takes("listing")
         return [_listed(record.replica_id or "") for record in self.records]
 
     async def reconcile_request(self, record: ReplicaRecord, listed: ListedReplica | None) -> None:
+        self._takes("check")
         self.seen.append((record.id, self._ticks[0], listed is not None))
 
     async def resolve_uncertain(self, listing: list[ListedReplica] | None) -> None:
@@ -113,3 +138,30 @@ async def test_a_big_round_lets_other_work_run_between_batches() -> None:
     # The other task ran before each batch began, so no batch waited for the whole round.
     assert firsts == sorted(set(firsts))
     assert len(firsts) == 4
+
+
+async def test_every_batch_is_followed_by_a_pause_as_long_as_it_took() -> None:
+    # The event loop and the database thread spend at most about half a round on it, so
+    # Slack's requests during a round of 10,000 find them free (bench/polling.py).
+    clock = _Clock()
+    workflow = _Workflow(2 * BATCH + 1, [0], clock)
+    pauses: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        clock.now += seconds  # nothing the round does is counted in the next batch's time
+
+    reconciler = Reconciler(
+        cast(ReplicaWorkflow, workflow), interval_seconds=60, pause=pause, clock=clock
+    )
+    await reconciler.round()
+
+    assert len(workflow.seen) == 2 * BATCH + 1
+    full = COSTS["batch"] + BATCH * COSTS["check"]
+    assert pauses == pytest.approx(
+        [
+            COSTS["ids"] + full,  # the first batch's time includes reading the ids…
+            full,  # …but not the listing: mostly waiting for Tavus, unpaced
+            COSTS["batch"] + COSTS["check"],  # the one request left
+        ]
+    )
