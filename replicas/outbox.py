@@ -67,6 +67,10 @@ RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 600.0
 GIVE_UP_AFTER = timedelta(hours=48)
 IDLE_CHECK_SECONDS = 30.0
+# Lanes delivered at once. Each delivery is a few storage jobs and a Slack call; unbounded, a
+# polling round that moved 10,000 replicas' progress started 10,000 deliveries together, and
+# their storage jobs held /healthz up for seconds. Slack's rate limits allow far fewer anyway.
+MAX_DELIVERIES = 16
 # A failing database (full disk) is retried sooner than Slack: an operator freeing space
 # expects the backlog to move within a minute.
 STORAGE_RETRY_BASE_SECONDS = 1.0
@@ -240,7 +244,7 @@ class OutboxWorker:
                 tasks = [*self._busy.values(), *self._permalinks.values()]
                 await asyncio.gather(*tasks, return_exceptions=True)
                 continue
-            rows, _ = await self._read(store.due, datetime.now(UTC), frozenset())
+            rows, _ = await self._read(store.due, datetime.now(UTC), frozenset(), limit=1)
             if not rows:
                 return
             self.wake()
@@ -250,8 +254,11 @@ class OutboxWorker:
         now = time.monotonic()
         for lane in [lane for lane, until in self._held.items() if until <= now]:
             del self._held[lane]
+        room = MAX_DELIVERIES - len(self._busy)
+        if room <= 0:
+            return None  # each delivery that ends wakes the loop to start the next
         skip = frozenset(self._busy) | frozenset(self._held)
-        rows, later = await self._read(store.due, datetime.now(UTC), skip)
+        rows, later = await self._read(store.due, datetime.now(UTC), skip, limit=room)
         for row in rows:
             task = asyncio.create_task(self._deliver(row), name=f"deliver {row.key}")
             self._busy[row.lane] = task

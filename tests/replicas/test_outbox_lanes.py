@@ -144,6 +144,23 @@ async def test_one_users_dm_lane_holds_up_no_other_users(bot: Bot) -> None:
 # -- at most once in a DM lane ---------------------------------------------------------------
 
 
+async def test_at_most_max_deliveries_lanes_are_delivered_at_once(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox_module, "MAX_DELIVERIES", 3)
+    held = bot.slack.hold("chat.postMessage", then_answer=True)
+    users = [f"U{n}" for n in range(10, 18)]
+    for user in users:
+        await send_dm(bot, user, "hello", f"Hello {user}")
+    await eventually(lambda: held.waiting == 3)
+    await asyncio.sleep(0.3)  # the other five are due, and wait for a free delivery
+    assert held.waiting == 3
+    held.release()
+    for user in users:
+        [row] = await settled_lane(bot, user)
+        assert row["state"] == "sent"
+
+
 async def test_a_dm_whose_answer_was_lost_in_a_known_dm_is_looked_for_not_reposted(
     bot: Bot,
 ) -> None:

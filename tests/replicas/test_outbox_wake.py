@@ -36,9 +36,11 @@ class Looks:
             self.wakes += 1
             wake()
 
-        def counted_due(db: sqlite_utils.Database, now: datetime, busy: Any) -> Any:
+        def counted_due(
+            db: sqlite_utils.Database, now: datetime, busy: Any, limit: int | None = None
+        ) -> Any:
             self.lookups += 1
-            return due(db, now, busy)
+            return due(db, now, busy, limit=limit)
 
         monkeypatch.setattr(worker, "wake", counted_wake)
         monkeypatch.setattr(outbox, "due", counted_due)

@@ -76,6 +76,30 @@ def test_replies_are_sent_once_and_in_order_per_request(db: sqlite_utils.Databas
     assert len(outbox.rows_for(db, first)) == 2
 
 
+def test_due_gives_the_oldest_heads_up_to_a_limit_and_when_the_next_waiting_one_is_due(
+    db: sqlite_utils.Database,
+) -> None:
+    now = soon()
+    ids = [new_request(db, f"V{n}") for n in range(5)]
+    for request_id in ids:
+        outbox.enqueue_status(db, request_id)
+        outbox.enqueue_reply(db, request_id, "outcome")  # behind its lane's head
+    # The last lane's head waits 5 minutes; the busy first lane's head, 1 minute.
+    *_, last = outbox.due(db, now, frozenset())[0]
+    at = now + timedelta(minutes=5)
+    outbox.retry_later(db, last.id, at, "Slack answered 500", settled=True)
+    [first, *_] = outbox.due(db, now, frozenset())[0]
+    outbox.retry_later(db, first.id, now + timedelta(minutes=1), "busy", settled=True)
+    busy = frozenset({outbox.request_lane(ids[0])})
+
+    rows, later = outbox.due(db, now, busy, limit=2)
+
+    assert [(r.request_id, r.kind) for r in rows] == [(ids[1], "status"), (ids[2], "status")]
+    assert later == at.isoformat(timespec="milliseconds")  # the busy lane's is not counted
+    assert [r.request_id for r in outbox.due(db, now, frozenset(), limit=None)[0]] == ids[1:4]
+    assert outbox.due(db, now, busy, limit=0) == ([], later)
+
+
 def test_retry_later_keeps_doubt_and_reports_when_it_is_due(db: sqlite_utils.Database) -> None:
     now = soon()
     request_id = new_request(db, "V1")
