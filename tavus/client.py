@@ -172,13 +172,11 @@ class TavusClient:
             "accept-encoding": "gzip, deflate",
             "user-agent": USER_AGENT,
         }
-        # Per operation, as httpx.Timeout takes them (the transport reads connect and read).
-        self._timeouts = {
-            "connect": min(timeout_seconds, CONNECT_TIMEOUT_SECONDS),
-            "read": timeout_seconds,
-            "write": timeout_seconds,
-            "pool": timeout_seconds,
-        }
+        # Per operation, as httpx.AsyncClient handed them on (the transport reads connect and
+        # read).
+        self._timeouts = httpx.Timeout(
+            timeout_seconds, connect=min(timeout_seconds, CONNECT_TIMEOUT_SECONDS)
+        ).as_dict()
         # httpcore, httpx's default transport, scans its whole pool and looks for sniffio on
         # every request (about half the CPU of a confirming GET, bench/README.md); aiohttp,
         # which the bot runs on anyway, keeps connections alive as cheaply. A POST is never
@@ -357,17 +355,19 @@ class TavusClient:
                 f"no answer from Tavus: {error!r}", request_sent=True
             ) from error
         status = response.status_code
-        # The text only for what is told (an error's body): a good answer is parsed as bytes.
-        body = response.text if status >= 400 else ""
+        # The answer's text only for what is told (an error's body): a good one is parsed as
+        # bytes.
         if status == 401:
-            raise TavusAuthError("Tavus rejected the API key", status_code=status, body=body)
+            raise TavusAuthError(
+                "Tavus rejected the API key", status_code=status, body=response.text
+            )
         if 400 <= status < 500:
             raise TavusRejectedError(
-                f"Tavus refused {method} {path}", status_code=status, body=body
+                f"Tavus refused {method} {path}", status_code=status, body=response.text
             )
         if status >= 500:
             raise TavusServerError(
-                f"Tavus failed on {method} {path}", status_code=status, body=body
+                f"Tavus failed on {method} {path}", status_code=status, body=response.text
             )
         try:
             data = response.json()
