@@ -11,6 +11,7 @@ from typing import Any
 import sqlite_utils
 
 from storage.replicas import IS_OPEN, REQUESTS, utc_now
+from storage.rows import dict_rows
 
 MEDIA = "media_files"
 
@@ -88,7 +89,8 @@ def media_tokens(db: sqlite_utils.Database) -> set[str]:
 def expired_media_files(db: sqlite_utils.Database, created_before: str) -> list[MediaRow]:
     """Files older than `created_before` (a `utc_now()`-style timestamp) whose request can no
     longer be trained: finished, or gone. An open request keeps its file, however old."""
-    cursor = db.execute(
+    rows = dict_rows(
+        db,
         f"""SELECT m.token, m.request_id, m.slack_file_id, m.file_name, m.content_type, m.size,
                 m.created_at, m.bucket, m.object_key
             FROM {MEDIA} AS m LEFT JOIN {REQUESTS} AS r ON r.id = m.request_id
@@ -96,8 +98,7 @@ def expired_media_files(db: sqlite_utils.Database, created_before: str) -> list[
             ORDER BY m.created_at""",
         [created_before],
     )
-    columns = [column[0] for column in cursor.description]
-    return [_row(dict(zip(columns, values, strict=True))) for values in cursor.fetchall()]
+    return [_row(row) for row in rows]
 
 
 def delete_media_file(db: sqlite_utils.Database, token: str) -> bool:

@@ -31,6 +31,7 @@ import sqlite_utils
 from domain.states import State
 from storage.home import viewers_of
 from storage.replicas import REQUESTS, utc_now
+from storage.rows import dict_rows
 
 OUTBOX = "outbox"
 # Kinds of row. Any other kind of a request's row is a reply rendered when it is delivered,
@@ -359,7 +360,8 @@ def due(
     # One state at a time, so that each query walks the (state, next_attempt_at) index in
     # order and stops at its limit: no sort of everything due.
     for state in ("pending", "sending"):
-        ready = db.execute(
+        found += dict_rows(
+            db,
             f"""SELECT * FROM {OUTBOX} AS o WHERE o.state = :state AND o.next_attempt_at <= :now
                 AND o.lane NOT IN (SELECT value FROM json_each(:busy))
                 AND NOT EXISTS (SELECT 1 FROM {OUTBOX} AS earlier WHERE earlier.lane = o.lane
@@ -367,8 +369,6 @@ def due(
                 ORDER BY o.next_attempt_at, o.id LIMIT :limit""",
             {**given, "state": state},
         )
-        columns = [c[0] for c in ready.description]
-        found += [dict(zip(columns, values, strict=True)) for values in ready.fetchall()]
         waiting = db.execute(
             f"""SELECT next_attempt_at FROM {OUTBOX} WHERE state = :state
                 AND next_attempt_at > :now AND lane NOT IN (SELECT value FROM json_each(:busy))

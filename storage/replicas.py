@@ -28,6 +28,7 @@ from domain.states import OPEN, State, Transition, sources, target
 from domain.subject import Subject, SubjectKind
 from domain.training import TrainingResult
 from storage import consent
+from storage.rows import dict_rows
 
 REQUESTS = "replica_requests"
 CALLBACKS = "tavus_callbacks"
@@ -200,20 +201,9 @@ def find_by_token_hash(db: sqlite_utils.Database, token_hash: str) -> ReplicaRec
     return _record(row) if row is not None else None
 
 
-def _rows(
-    db: sqlite_utils.Database, sql: str, parameters: Sequence[Any] | dict[str, Any]
-) -> list[dict[str, Any]]:
-    """The rows `sql` selects, as dicts, by plain SQL: on the paths every callback, delivery and
-    polling batch takes, sqlite-utils' table helpers cost more than the query (they look the
-    schema up each time)."""
-    cursor = db.execute(sql, parameters)
-    columns = [column[0] for column in cursor.description]
-    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-
-
 def _one(db: sqlite_utils.Database, sql: str, parameters: list[Any]) -> dict[str, Any] | None:
-    """The first row `sql` selects, as a dict (see `_rows`); None if there is none."""
-    rows = _rows(db, sql, parameters)
+    """The first row `sql` selects, as a dict; None if there is none."""
+    rows = dict_rows(db, sql, parameters)
     return rows[0] if rows else None
 
 
@@ -325,13 +315,13 @@ def open_requests_among(db: sqlite_utils.Database, ids: Sequence[int]) -> list[R
     """Those of `ids` that are still open, oldest first."""
     marks = ", ".join("?" * len(ids))
     sql = f"SELECT * FROM {REQUESTS} WHERE id IN ({marks}) AND {IS_OPEN} ORDER BY id"
-    return [_record(row) for row in _rows(db, sql, list(ids))]
+    return [_record(row) for row in dict_rows(db, sql, list(ids))]
 
 
 def uncertain_requests(db: sqlite_utils.Database) -> list[ReplicaRecord]:
     """Requests whose create may or may not have made a replica, oldest first."""
     sql = f"SELECT * FROM {REQUESTS} WHERE state = ? ORDER BY id"
-    return [_record(row) for row in _rows(db, sql, [State.UNCERTAIN.value])]
+    return [_record(row) for row in dict_rows(db, sql, [State.UNCERTAIN.value])]
 
 
 # -- consent: approval before the create, deletion after it -----------------------------------
@@ -652,7 +642,7 @@ def _records(
     db: sqlite_utils.Database, ids_sql: str, params: dict[str, Any]
 ) -> list[ReplicaRecord]:
     sql = f"SELECT * FROM {REQUESTS} WHERE id IN ({ids_sql}) ORDER BY id DESC LIMIT :limit"
-    return [_record(row) for row in _rows(db, sql, params)]
+    return [_record(row) for row in dict_rows(db, sql, params)]
 
 
 def requests_of(
