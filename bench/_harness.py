@@ -964,16 +964,10 @@ async def post_many(
 # -- /healthz probe ----------------------------------------------------------------------------
 
 
-class HealthProbe:
-    """GET /healthz every `interval` s (one at a time, kept-alive connection), recording
-    (when sent, latency); a stalled event loop (or a busy database thread: /healthz pings
-    SQLite) shows up as latency."""
+class _Sampler:
+    """A task that samples something until stopped (`_run`, of each kind of sampler)."""
 
-    def __init__(self, url: str, interval: float = 0.01) -> None:
-        self.url = url
-        self.interval = interval
-        self.samples: list[tuple[float, float]] = []
-        self.failures = 0
+    def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -984,6 +978,22 @@ class HealthProbe:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+
+class HealthProbe(_Sampler):
+    """GET /healthz every `interval` s (one at a time, kept-alive connection), recording
+    (when sent, latency); a stalled event loop (or a busy database thread: /healthz pings
+    SQLite) shows up as latency."""
+
+    def __init__(self, url: str, interval: float = 0.01) -> None:
+        super().__init__()
+        self.url = url
+        self.interval = interval
+        self.samples: list[tuple[float, float]] = []
+        self.failures = 0
 
     async def _run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=30)
@@ -1010,29 +1020,20 @@ class HealthProbe:
 # -- the bench's own event loop ----------------------------------------------------------------
 
 
-class LoopLag:
+class LoopLag(_Sampler):
     """How late the bench's own event loop wakes a task that sleeps `interval` s: its stalls
     (the fakes' work, its garbage collector, the probes) delay sending a /replica and noting
     views.open's arrival just as a stall of the bot's would. Lag near zero while a latency
     is high puts that latency on the bot; lag as large as it puts it on the bench."""
 
     def __init__(self, interval: float = 0.002) -> None:
+        super().__init__()
         self.interval = interval
         # When each wake-up was due, and how late it came (s): two lists of floats rather
         # than a list of pairs, since tens of thousands of tuples would be walked by the
         # bench's garbage collector, itself a stall of the bench.
         self.due: list[float] = []
         self.late: list[float] = []
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _run(self) -> None:
         while True:

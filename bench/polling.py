@@ -186,6 +186,14 @@ def within(moment: float, windows: Sequence[tuple[float, float]]) -> bool:
     return any(start <= moment <= end for start, end in windows)
 
 
+# A figure of a list of latencies (s): a percentile, or the largest.
+Measure = Callable[[list[float]], float]
+
+
+def _peak(samples: list[float]) -> float:
+    return max(samples, default=float("nan"))
+
+
 def resampled_p99(idle: Sequence[float], count: int) -> float:
     """The p99 the idle samples give at `count` samples (the median over RESAMPLES random
     draws of that many): a p99 of 400 samples is their 4th largest, of 4,000 their 40th, so
@@ -488,32 +496,16 @@ async def main() -> None:
         percentile(during, 99) * 1000,
         resampled_p99(idle, len(during)) * 1000,
     )
-    report.add(
-        "/replica → views.open p95", percentile(during, 95) * 1000, percentile(idle, 95) * 1000
-    )
-    report.add(
-        "/replica → views.open p50", percentile(during, 50) * 1000, percentile(idle, 50) * 1000
-    )
-    report.add(
-        "/healthz every 10 ms: p99",
-        percentile(health_during, 99) * 1000,
-        percentile(health_idle, 99) * 1000,
-    )
-    report.add(
-        "/healthz every 10 ms: max (event-loop stall)",
-        max(health_during, default=float("nan")) * 1000,
-        max(health_idle, default=float("nan")) * 1000,
-    )
-    report.add(
-        "the bench's own loop lag: p99",
-        percentile(lag_during, 99) * 1000,
-        percentile(lag_idle, 99) * 1000,
-    )
-    report.add(
-        "the bench's own loop lag: max",
-        max(lag_during, default=float("nan")) * 1000,
-        max(lag_idle, default=float("nan")) * 1000,
-    )
+
+    def both_ms(label: str, in_rounds: list[float], at_idle: list[float], of: Measure) -> None:
+        report.add(label, of(in_rounds) * 1000, of(at_idle) * 1000)
+
+    both_ms("/replica → views.open p95", during, idle, lambda s: percentile(s, 95))
+    both_ms("/replica → views.open p50", during, idle, lambda s: percentile(s, 50))
+    both_ms("/healthz every 10 ms: p99", health_during, health_idle, lambda s: percentile(s, 99))
+    both_ms("/healthz every 10 ms: max (event-loop stall)", health_during, health_idle, _peak)
+    both_ms("the bench's own loop lag: p99", lag_during, lag_idle, lambda s: percentile(s, 99))
+    both_ms("the bench's own loop lag: max", lag_during, lag_idle, _peak)
     report.add("the bench's own CPU (share of a core)", bench_share_during, bench_share_idle, "")
     report.note(
         f"{len(during)} /replica during {len(rounds)} rounds ({seconds_of(round_spans):.1f} s), "
