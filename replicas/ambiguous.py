@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from domain.record import ReplicaRecord
-from tavus.client import ListedReplica
+from tavus.listing import ListedReplica
 
 # Tavus's clock may run behind ours: a replica listed as created this long before our POST
 # went out still counts as created after it.

@@ -25,8 +25,8 @@ from domain.record import ReplicaRecord
 from domain.states import State
 from replicas.metrics import Metrics
 from replicas.workflow import ReplicaWorkflow
-from tavus.client import ListedReplica
 from tavus.errors import TavusAuthError, TavusError, TavusServerError, TavusUnreachableError
+from tavus.listing import ReplicaListing
 
 logger = logging.getLogger(__name__)
 
@@ -40,19 +40,6 @@ BATCH = 16  # requests read and checked per step. A batch's read holds the datab
 # this size, so a /replica that meets one waits about that long. In bench/polling.py, at 64
 # (~1.1 ms each) /replica's p99 during the checks was 1.4-1.9x an idle bot's, at 16 1.0-1.25x;
 # at 256 a batch held either for ~30 ms. A round never holds 10,000 tasks at once either.
-INDEX_STEP = 1_000  # listed replicas indexed per step of the event loop (~0.1 ms)
-
-
-async def _by_replica_id(listing: list[ListedReplica]) -> dict[str, ListedReplica]:
-    """The listing by replica id, built INDEX_STEP entries at a time with a yield between: an
-    account with tens of thousands of replicas is not indexed in one step of the loop."""
-    listed: dict[str, ListedReplica] = {}
-    for start in range(0, len(listing), INDEX_STEP):
-        if start:
-            await asyncio.sleep(0)
-        step = listing[start : start + INDEX_STEP]
-        listed.update((replica.replica_id, replica) for replica in step)
-    return listed
 
 
 def next_delay(interval: float, failures: int) -> float:
@@ -136,14 +123,14 @@ class Reconciler:
         # One listing of the account (a page per 100 replicas) instead of one GET per replica:
         # training still going on is read from it; results are confirmed one by one. Read
         # once, when the first request that needs it comes.
-        listing: list[ListedReplica] | None = None
-        listed: dict[str, ListedReplica] = {}
+        listing: ReplicaListing | None = None
         asked = False
         limit = asyncio.Semaphore(CONCURRENT_CHECKS)
 
         async def reconcile(record: ReplicaRecord) -> TavusError | None:
             async with limit:
-                replica = listed.get(record.replica_id or "") if listing is not None else None
+                # Read from the listing here, a batch at a time (tavus/listing.py).
+                replica = listing.get(record.replica_id or "") if listing is not None else None
                 try:
                     await self._workflow.reconcile_request(record, replica)
                 except (TavusServerError, TavusUnreachableError, TavusAuthError) as error:
@@ -171,7 +158,6 @@ class Reconciler:
                     raise  # Tavus is unavailable: the round backs off
                 except TavusError as error:
                     logger.warning("Could not list replicas (%s); asking about each instead", error)
-                listed = await _by_replica_id(listing or [])
                 # Not paced for: the listing is mostly waiting for Tavus (a page per 100
                 # replicas), and a pause as long would idle a round for seconds at the real API.
                 started += self._clock() - listing_began

@@ -50,12 +50,12 @@ from storage import outbox
 from storage import replicas as store
 from storage.database import Storage
 from tavus.api import TavusApi
-from tavus.client import ListedReplica
 from tavus.errors import (
     TavusAuthError,
     TavusError,
     TavusRejectedError,
 )
+from tavus.listing import ListedReplica, ReplicaListing
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -390,7 +390,7 @@ class ReplicaWorkflow:
         records = await self._storage.run(store.open_requests_among, ids)
         return [record for record in records if record.id not in self._submitting]
 
-    async def list_replicas(self) -> list[ListedReplica]:
+    async def list_replicas(self) -> ReplicaListing:
         """Every replica of the account (all pages): what a polling round reads instead of
         asking about each replica on its own."""
         return await self._tavus.list_replicas()
@@ -432,7 +432,7 @@ class ReplicaWorkflow:
         elif record.replica_id is not None:
             await self.check_replica(record.id, record.replica_id)
 
-    async def resolve_uncertain(self, listing: list[ListedReplica] | None = None) -> None:
+    async def resolve_uncertain(self, listing: ReplicaListing | None = None) -> None:
         """Find the replica of every ambiguous create (see _resolve_uncertain), in `listing`
         when the round already read it."""
         uncertain = await self._storage.run(store.uncertain_requests)
@@ -450,16 +450,15 @@ class ReplicaWorkflow:
         self._supervisor.spawn(resume(), f"resume request {request_id}")
 
     async def _resolve_uncertain(
-        self, uncertain: list[ReplicaRecord], listing: list[ListedReplica] | None
+        self, uncertain: list[ReplicaRecord], listing: ReplicaListing | None
     ) -> None:
         """Find the replica each ambiguous create made (replicas/ambiguous.py), adopt it, or
         give up on the create when Tavus has listed none for long enough."""
         if listing is None:
             listing = await self._tavus.list_replicas()
         # Only the listed ids are looked up: never every replica id ever stored.
-        listed_ids = [replica.replica_id for replica in listing]
-        claimed = await self._storage.run(store.claimed_replica_ids, listed_ids)
-        matches = match_creates(uncertain, listing, claimed, datetime.now(UTC))
+        claimed = await self._storage.run(store.claimed_replica_ids, listing.ids())
+        matches = match_creates(uncertain, list(listing), claimed, datetime.now(UTC))
         outcomes: list[tuple[int, Callable[[], Awaitable[None]]]] = [
             (record.id, functools.partial(self._adopt, record.id, replica))
             for record, replica in matches.found

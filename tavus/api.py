@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from tavus.client import CreatedReplica, ListedReplica, ReplicaState, Voice
+from tavus.client import CreatedReplica, ReplicaState, Voice
+from tavus.listing import ReplicaListing
 
 
 class TavusApi(Protocol):
@@ -21,7 +22,7 @@ class TavusApi(Protocol):
 
     async def get_replica(self, replica_id: str) -> ReplicaState: ...
 
-    async def list_replicas(self) -> list[ListedReplica]:
+    async def list_replicas(self) -> ReplicaListing:
         """Every replica of the account."""
         ...
 

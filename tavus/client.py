@@ -13,13 +13,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
@@ -32,6 +30,8 @@ from tavus.errors import (
     TavusServerError,
     TavusUnreachableError,
 )
+from tavus.fields import first_str, stripped, thumbnail_url
+from tavus.listing import ReplicaListing
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,6 @@ PAGE_SIZE = 100  # the documented maximum of /v2/voices; also used for /v2/repli
 MAX_PAGES = 200  # a bound in case the API ever stops reporting total_count
 READ_RETRIES = 2
 USER_AGENT = "replica-bot"
-MAX_THUMBNAIL_URL_CHARS = 2_000
 
 # Told of every request sent (each attempt): method, path, the answer's status (None: no
 # answer) and the seconds until it came. Metrics use it; the client knows nothing of them.
@@ -72,73 +71,9 @@ class ReplicaState:
 
 
 @dataclass(frozen=True)
-class ListedReplica:
-    """A replica of the account, as `GET /v2/replicas` lists it."""
-
-    replica_id: str
-    replica_name: str
-    status: str
-    created_at: datetime | None
-    error_message: str | None = None
-    thumbnail_video_url: str | None = None  # an http(s) URL, or None
-    finetune_status: str | None = None
-    model_name: str | None = None
-    training_progress: str | None = None  # "N/100", as Tavus writes it
-
-
-def parse_time(value: Any) -> datetime | None:
-    """Tavus's ISO timestamps ("2024-01-24T07:14:03.327Z"); None if absent or unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
-
-
-@dataclass(frozen=True)
 class Voice:
     name: str  # the slug sent as voice_name, e.g. "anna"
     tags: tuple[str, ...] = ()
-
-
-def _first_str(item: dict[str, Any], *keys: str) -> str | None:
-    """The first non-empty string among keys; Tavus is renaming replica_* fields to face_*."""
-    for key in keys:
-        found = item.get(key)
-        if isinstance(found, str) and found:
-            return found
-    return None
-
-
-def _stripped(value: Any) -> str | None:
-    """A string field (a status, a model name) as given, stripped; None if absent or empty."""
-    if not isinstance(value, str):
-        return None
-    return value.strip() or None
-
-
-# Whitespace (as str.isspace() knows it) and control characters. A regex, not a loop over the
-# characters: every replica of a listing has a thumbnail URL, and the loop was half of what
-# reading a page of 100 cost (bench/polling.py).
-_UNSAFE_IN_URL = re.compile(r"[\s\x00-\x1f\x7f]")
-
-
-def _thumbnail_url(value: Any) -> str | None:
-    """An http(s) URL of at most MAX_THUMBNAIL_URL_CHARS (it may be shown in Slack), else None."""
-    if not isinstance(value, str):
-        return None
-    url = value.strip()
-    if not url or len(url) > MAX_THUMBNAIL_URL_CHARS or _UNSAFE_IN_URL.search(url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    return url
 
 
 def _replica_path(replica_id: str, suffix: str = "") -> str:
@@ -189,7 +124,7 @@ class TavusClient:
     async def create_replica(self, body: dict[str, Any]) -> CreatedReplica:
         """POST /v2/replicas once. Raises a TavusError subclass; see `may_have_taken_effect`."""
         data = await self._request("POST", "/v2/replicas", json_body=body)
-        replica_id = _first_str(data, "replica_id", "face_id")
+        replica_id = first_str(data, "replica_id", "face_id")
         if replica_id is None:
             raise TavusProtocolError(
                 "Tavus accepted the request but sent no replica_id",
@@ -207,13 +142,13 @@ class TavusClient:
         data = await self._read(_replica_path(replica_id))
         progress = data.get("training_progress")
         return ReplicaState(
-            replica_id=_first_str(data, "replica_id", "face_id") or replica_id,
+            replica_id=first_str(data, "replica_id", "face_id") or replica_id,
             status=str(data.get("status") or ""),
-            error_message=_first_str(data, "error_message"),
+            error_message=first_str(data, "error_message"),
             training_progress=str(progress) if progress is not None else None,
-            thumbnail_video_url=_thumbnail_url(data.get("thumbnail_video_url")),
-            finetune_status=_stripped(data.get("finetune_status")),
-            model_name=_stripped(data.get("model_name")),
+            thumbnail_video_url=thumbnail_url(data.get("thumbnail_video_url")),
+            finetune_status=stripped(data.get("finetune_status")),
+            model_name=stripped(data.get("model_name")),
         )
 
     async def rename_replica(self, replica_id: str, name: str) -> None:
@@ -239,30 +174,14 @@ class TavusClient:
             raise
         return True
 
-    async def list_replicas(self) -> list[ListedReplica]:
-        """Every replica of the account, all pages."""
-        replicas: list[ListedReplica] = []
+    async def list_replicas(self) -> ReplicaListing:
+        """Every replica of the account, all pages. Each is read when asked for
+        (tavus/listing.py): a page costs its parsing and an index by id."""
+        listing = ReplicaListing()
         async for items in self._pages("/v2/replicas", {"replica_type": "user"}):
             for item in items:
-                if not isinstance(item, dict):
-                    continue
-                replica_id = _first_str(item, "replica_id", "face_id")
-                if replica_id is None:
-                    continue
-                replicas.append(
-                    ListedReplica(
-                        replica_id=replica_id,
-                        replica_name=_first_str(item, "replica_name", "face_name") or "",
-                        status=str(item.get("status") or ""),
-                        created_at=parse_time(item.get("created_at")),
-                        error_message=_first_str(item, "error_message"),
-                        thumbnail_video_url=_thumbnail_url(item.get("thumbnail_video_url")),
-                        finetune_status=_stripped(item.get("finetune_status")),
-                        model_name=_stripped(item.get("model_name")),
-                        training_progress=_stripped(item.get("training_progress")),
-                    )
-                )
-        return replicas
+                listing.add(item)
+        return listing
 
     async def list_voices(self) -> list[Voice]:
         """Every stock voice, all pages, in Tavus's order."""
@@ -270,7 +189,7 @@ class TavusClient:
         async for items in self._pages("/v2/voices"):
             for item in items:
                 # Item shapes vary between sources; skip anything without a voice_name.
-                if isinstance(item, dict) and (name := _first_str(item, "voice_name")):
+                if isinstance(item, dict) and (name := first_str(item, "voice_name")):
                     tags = tuple(
                         str(t["tag_name"])
                         for t in item.get("tags") or []
@@ -426,7 +345,7 @@ class TavusClient:
 
 __all__ = [
     "CreatedReplica",
-    "ListedReplica",
+    "ReplicaListing",
     "ReplicaState",
     "TavusClient",
     "TavusError",

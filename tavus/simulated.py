@@ -32,8 +32,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from tavus.client import CreatedReplica, ListedReplica, ReplicaState, Voice
+from tavus.client import CreatedReplica, ReplicaState, Voice
 from tavus.errors import TavusRejectedError
+from tavus.listing import ListedReplica, ReplicaListing
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +213,7 @@ class SimulatedTavus:
     async def get_replica(self, replica_id: str) -> ReplicaState:
         return simulated_state(self._known(replica_id), self._clock(), self.training_seconds)
 
-    async def list_replicas(self) -> list[ListedReplica]:
+    async def list_replicas(self) -> ReplicaListing:
         now = self._clock()
         listed = []
         for replica_id, name in self._names.items():
@@ -233,7 +234,7 @@ class SimulatedTavus:
                     training_progress=state.training_progress,
                 )
             )
-        return listed
+        return ReplicaListing.of(listed)
 
     async def list_voices(self) -> list[Voice]:
         return [Voice(name=name) for name in VOICES]

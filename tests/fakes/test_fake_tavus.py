@@ -188,7 +188,7 @@ async def test_faces_field_names(
     raw_get = (await http.get(f"/v2/replicas/{replica_id}")).json()
     raw_list = (await http.get("/v2/replicas", params={"limit": 10})).json()["data"]
     state = await client.get_replica(replica_id)
-    listed = await client.list_replicas()
+    listed = list(await client.list_replicas())
 
     assert raw_get["face_id"] == replica_id and raw_get["face_name"] == "Jane"
     assert "replica_id" not in raw_get and "replica_name" not in raw_get

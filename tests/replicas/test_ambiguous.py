@@ -8,7 +8,7 @@ from domain.record import ReplicaRecord
 from domain.request import Mode, ReplicaRequest, SlackOrigin
 from domain.states import State
 from replicas.ambiguous import CLOCK_SKEW, UNCERTAIN_GIVE_UP, match_creates
-from tavus.client import ListedReplica
+from tavus.listing import ListedReplica
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 

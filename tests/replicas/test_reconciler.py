@@ -10,7 +10,7 @@ from domain.request import Mode, ReplicaRequest, SlackOrigin
 from domain.states import State
 from replicas.reconciler import BATCH, MAX_BACKOFF_SECONDS, Reconciler, next_delay
 from replicas.workflow import ReplicaWorkflow
-from tavus.client import ListedReplica
+from tavus.listing import ListedReplica, ReplicaListing
 
 
 @pytest.mark.parametrize("failures", [0, 1, 3, 20])
@@ -79,15 +79,15 @@ class _Workflow:
         wanted = set(ids)
         return [record for record in self.records if record.id in wanted]
 
-    async def list_replicas(self) -> list[ListedReplica]:
+    async def list_replicas(self) -> ReplicaListing:
         self._takes("listing")
-        return [_listed(record.replica_id or "") for record in self.records]
+        return ReplicaListing.of(_listed(record.replica_id or "") for record in self.records)
 
     async def reconcile_request(self, record: ReplicaRecord, listed: ListedReplica | None) -> None:
         self._takes("check")
         self.seen.append((record.id, self._ticks[0], listed is not None))
 
-    async def resolve_uncertain(self, listing: list[ListedReplica] | None) -> None:
+    async def resolve_uncertain(self, listing: ReplicaListing | None) -> None:
         return None
 
 

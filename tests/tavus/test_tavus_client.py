@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 import tavus.client as client_module
-from tavus.client import CreatedReplica, ListedReplica, ReplicaState, TavusClient, Voice
+from tavus.client import CreatedReplica, ReplicaState, TavusClient, Voice
 from tavus.errors import (
     TavusAuthError,
     TavusError,
@@ -22,6 +22,8 @@ from tavus.errors import (
     TavusUnreachableError,
     error_text,
 )
+from tavus.fields import MAX_THUMBNAIL_URL_CHARS
+from tavus.listing import ListedReplica
 
 BASE_URL = "https://tavus.test"
 API_KEY = "test-api-key"
@@ -427,7 +429,7 @@ async def test_get_replica_keeps_a_thumbnail_of_exactly_the_limit(
     tavus: TavusClient, recorder: Recorder
 ) -> None:
     prefix = "http://cdn.tavus.test/"
-    url = prefix + "x" * (client_module.MAX_THUMBNAIL_URL_CHARS - len(prefix))
+    url = prefix + "x" * (MAX_THUMBNAIL_URL_CHARS - len(prefix))
     recorder.answer(json_response(200, {"replica_id": "r1", "thumbnail_video_url": url}))
 
     assert (await tavus.get_replica("r1")).thumbnail_video_url == url
@@ -782,7 +784,7 @@ async def test_list_replicas_reads_both_spellings_and_the_new_fields(
         )
     )
 
-    listed = await tavus.list_replicas()
+    listed = list(await tavus.list_replicas())
 
     assert [(r.replica_id, r.replica_name, r.status) for r in listed] == [
         ("r1", "Jane", "training"),
