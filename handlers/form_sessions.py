@@ -32,7 +32,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from blocks.replica_form_render import render_replica_modal
+from blocks.replica_form_render import form_view, pickled_form
 from blocks.replica_modal import ModalContext, read_form, read_metadata
 from domain.form import FormDraft, draft_from_files
 from domain.slack_files import SlackFile
@@ -78,16 +78,19 @@ class FormSession:
     view_id: str | None = None
     acted_at: Decimal | None = None  # the newest click applied
     clicked: bool = False  # the draft is the user's now, no longer the bot's prefill
-    rendered: dict[str, Any] | None = None  # the last view Slack took from us
+    # The last form Slack took from us, pickled (blocks/replica_form_render.pickled_form).
+    rendered: bytes | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     dry_run: bool = False  # TAVUS_DRY_RUN: the form says so
 
-    def view(self) -> dict[str, Any]:
-        """The form as Slack takes it, from the session's latest state (a new dict: built
-        once per distinct form, blocks/replica_form_render.py)."""
-        return render_replica_modal(
-            self.draft, self.context, form_key=self.key, dry_run=self.dry_run
-        )
+    def pickled(self) -> bytes:
+        """The form of the session's latest state, pickled: built once per distinct form
+        (blocks/replica_form_render.py); equal pickles are the same form."""
+        return pickled_form(self.draft, self.context, dry_run=self.dry_run)
+
+    def view(self, pickled: bytes) -> dict[str, Any]:
+        """A pickled form as Slack takes it (a new dict), with this session's key."""
+        return form_view(pickled, form_key=self.key)
 
 
 class FormSessions:
@@ -140,10 +143,11 @@ class FormSessions:
             dry_run=self._dry_run,
         )
         self._use(session)
-        # Slack gets the very dict that is kept to compare with.
-        session.rendered = session.view()
+        session.rendered = session.pickled()
         try:
-            opened = await client.views_open(trigger_id=trigger_id, view=session.rendered)
+            opened = await client.views_open(
+                trigger_id=trigger_id, view=session.view(session.rendered)
+            )
         except SLACK_ERRORS:
             logger.exception("Could not open the replica form for %s", context.requester_id)
             self._recent.pop(session.key, None)
@@ -296,12 +300,12 @@ class FormSessions:
 
     async def _render(self, client: AsyncWebClient, session: FormSession) -> None:
         """Show the session's latest state, unless Slack already shows exactly that."""
-        rendered = session.view()
+        rendered = session.pickled()
         if session.view_id is None or rendered == session.rendered:
             return
         try:
             # No hash: this render is the newest state (see the module docstring).
-            await client.views_update(view_id=session.view_id, view=rendered)
+            await client.views_update(view_id=session.view_id, view=session.view(rendered))
         except SLACK_ERRORS:
             # E.g. the form was closed or submitted meanwhile.
             logger.info("Did not re-render form %s", session.view_id, exc_info=True)

@@ -285,6 +285,30 @@ async def test_only_recent_sessions_stay_in_memory(tmp_path: Path, fake_slack: F
         await storage.close()
 
 
+async def test_a_remembered_form_is_kept_out_of_the_garbage_collector_s_way(
+    tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    """A session keeps the form Slack shows as one untracked bytes object, not as the view's
+    ~30 dicts: 256 remembered forms made every collection walk thousands of them."""
+    storage = Storage(tmp_path / "forms.db")
+    await storage.open()
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=f"{fake_slack.url}/api/")
+    sessions = FormSessions(storage)
+    try:
+        context = ModalContext(channel_id="C1", requester_id="U1")
+        session = await sessions.open(client, "t1", FormDraft(), context)
+
+        assert session is not None and isinstance(session.rendered, bytes)
+        assert not gc.is_tracked(session.rendered)
+        [opened] = fake_slack.calls_to("views.open")
+        view = opened.params["view"]
+        assert session.view(session.rendered) == (
+            json.loads(view) if isinstance(view, str) else view
+        )
+    finally:
+        await storage.close()
+
+
 # -- forms opened before sessions existed ------------------------------------------------------
 
 
