@@ -50,6 +50,7 @@ from storage import outbox
 from storage import replicas as store
 from storage.database import Storage
 from tavus.api import TavusApi
+from tavus.client import PageHook
 from tavus.errors import (
     TavusAuthError,
     TavusError,
@@ -390,10 +391,10 @@ class ReplicaWorkflow:
         records = await self._storage.run(store.open_requests_among, ids)
         return [record for record in records if record.id not in self._submitting]
 
-    async def list_replicas(self) -> ReplicaListing:
-        """Every replica of the account (all pages): what a polling round reads instead of
-        asking about each replica on its own."""
-        return await self._tavus.list_replicas()
+    async def list_replicas(self, after_each_page: PageHook | None = None) -> ReplicaListing:
+        """Every replica of the account (all pages, awaiting `after_each_page` after each):
+        what a polling round reads instead of asking about each replica on its own."""
+        return await self._tavus.list_replicas(after_each_page)
 
     async def reconcile_request(
         self, record: ReplicaRecord, listed: ListedReplica | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from tavus.client import CreatedReplica, ReplicaState, Voice
+from tavus.client import CreatedReplica, PageHook, ReplicaState, Voice
 from tavus.listing import ReplicaListing
 
 
@@ -22,8 +22,8 @@ class TavusApi(Protocol):
 
     async def get_replica(self, replica_id: str) -> ReplicaState: ...
 
-    async def list_replicas(self) -> ReplicaListing:
-        """Every replica of the account."""
+    async def list_replicas(self, after_each_page: PageHook | None = None) -> ReplicaListing:
+        """Every replica of the account, awaiting `after_each_page` after each page read."""
         ...
 
     async def list_voices(self) -> list[Voice]:

@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -45,6 +45,8 @@ USER_AGENT = "replica-bot"
 # Told of every request sent (each attempt): method, path, the answer's status (None: no
 # answer) and the seconds until it came. Metrics use it; the client knows nothing of them.
 CallObserver = Callable[[str, str, int | None, float], None]
+# Awaited after each page of a listing is read.
+PageHook = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -174,13 +176,16 @@ class TavusClient:
             raise
         return True
 
-    async def list_replicas(self) -> ReplicaListing:
-        """Every replica of the account, all pages. Each is read when asked for
+    async def list_replicas(self, after_each_page: PageHook | None = None) -> ReplicaListing:
+        """Every replica of the account, all pages, awaiting `after_each_page` after each (the
+        poller paces the listing with it). Each replica is read when asked for
         (tavus/listing.py): a page costs its parsing and an index by id."""
         listing = ReplicaListing()
         async for items in self._pages("/v2/replicas", {"replica_type": "user"}):
             for item in items:
                 listing.add(item)
+            if after_each_page is not None:
+                await after_each_page()
         return listing
 
     async def list_voices(self) -> list[Voice]:

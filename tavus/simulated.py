@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from tavus.client import CreatedReplica, ReplicaState, Voice
+from tavus.client import CreatedReplica, PageHook, ReplicaState, Voice
 from tavus.errors import TavusRejectedError
 from tavus.listing import ListedReplica, ReplicaListing
 
@@ -213,7 +213,8 @@ class SimulatedTavus:
     async def get_replica(self, replica_id: str) -> ReplicaState:
         return simulated_state(self._known(replica_id), self._clock(), self.training_seconds)
 
-    async def list_replicas(self) -> ReplicaListing:
+    async def list_replicas(self, after_each_page: PageHook | None = None) -> ReplicaListing:
+        """The simulated account's replicas, as one page."""
         now = self._clock()
         listed = []
         for replica_id, name in self._names.items():
@@ -234,6 +235,8 @@ class SimulatedTavus:
                     training_progress=state.training_progress,
                 )
             )
+        if after_each_page is not None:
+            await after_each_page()
         return ReplicaListing.of(listed)
 
     async def list_voices(self) -> list[Voice]:

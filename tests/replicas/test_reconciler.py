@@ -10,6 +10,7 @@ from domain.request import Mode, ReplicaRequest, SlackOrigin
 from domain.states import State
 from replicas.reconciler import BATCH, MAX_BACKOFF_SECONDS, Reconciler, next_delay
 from replicas.workflow import ReplicaWorkflow
+from tavus.client import PageHook
 from tavus.listing import ListedReplica, ReplicaListing
 
 
@@ -43,14 +44,25 @@ class _Clock:
 # Seconds each step of a round takes by a _Clock: reading the open ids, reading a batch of
 # records, listing the account's replicas, checking one request.
 COSTS = {"ids": 0.5, "batch": 3.0, "listing": 100.0, "check": 0.01}
+# The listing's pages, and the CPU time (by a _Clock of its own) the event loop's thread
+# spends on each.
+PAGES = 3
+CPU_PER_PAGE = 0.002
 
 
 class _Workflow:
     """Just what a round asks of the workflow: many requests training, nothing to do. With a
     clock, each step takes the seconds in COSTS."""
 
-    def __init__(self, count: int, ticks: list[int], clock: _Clock | None = None) -> None:
+    def __init__(
+        self,
+        count: int,
+        ticks: list[int],
+        clock: _Clock | None = None,
+        cpu_clock: _Clock | None = None,
+    ) -> None:
         self.records = [_training(n) for n in range(1, count + 1)]
+        self._cpu_clock = cpu_clock
         self.consent = self
         self.seen: list[tuple[int, int, bool]] = []  # request, tick, listed
         self._ticks = ticks
@@ -79,8 +91,13 @@ class _Workflow:
         wanted = set(ids)
         return [record for record in self.records if record.id in wanted]
 
-    async def list_replicas(self) -> ReplicaListing:
-        self._takes("listing")
+    async def list_replicas(self, after_each_page: PageHook | None = None) -> ReplicaListing:
+        for _ in range(PAGES):
+            self._takes("listing")
+            if self._cpu_clock is not None:
+                self._cpu_clock.now += CPU_PER_PAGE
+            if after_each_page is not None:
+                await after_each_page()
         return ReplicaListing.of(_listed(record.replica_id or "") for record in self.records)
 
     async def reconcile_request(self, record: ReplicaRecord, listed: ListedReplica | None) -> None:
@@ -143,8 +160,8 @@ async def test_a_big_round_lets_other_work_run_between_batches() -> None:
 async def test_every_batch_is_followed_by_a_pause_as_long_as_it_took() -> None:
     # The event loop and the database thread spend at most about half a round on it, so
     # Slack's requests during a round of 10,000 find them free (bench/polling.py).
-    clock = _Clock()
-    workflow = _Workflow(2 * BATCH + 1, [0], clock)
+    clock, cpu_clock = _Clock(), _Clock()
+    workflow = _Workflow(2 * BATCH + 1, [0], clock, cpu_clock)
     pauses: list[float] = []
 
     async def pause(seconds: float) -> None:
@@ -152,7 +169,11 @@ async def test_every_batch_is_followed_by_a_pause_as_long_as_it_took() -> None:
         clock.now += seconds  # nothing the round does is counted in the next batch's time
 
     reconciler = Reconciler(
-        cast(ReplicaWorkflow, workflow), interval_seconds=60, pause=pause, clock=clock
+        cast(ReplicaWorkflow, workflow),
+        interval_seconds=60,
+        pause=pause,
+        clock=clock,
+        cpu_clock=cpu_clock,
     )
     await reconciler.round()
 
@@ -160,8 +181,11 @@ async def test_every_batch_is_followed_by_a_pause_as_long_as_it_took() -> None:
     full = COSTS["batch"] + BATCH * COSTS["check"]
     assert pauses == pytest.approx(
         [
-            COSTS["ids"] + full,  # the first batch's time includes reading the ids…
-            full,  # …but not the listing: mostly waiting for Tavus, unpaced
+            # The listing, read for the first batch, is paced page by page by the CPU time
+            # each took, not by the seconds it waited for Tavus…
+            *[CPU_PER_PAGE] * PAGES,
+            COSTS["ids"] + full,  # …and the first batch's time includes reading the ids…
+            full,  # …but not the listing
             COSTS["batch"] + COSTS["check"],  # the one request left
         ]
     )

@@ -179,6 +179,18 @@ async def test_rename_and_delete_change_what_tavus_answers(
     assert [r.replica_id for r in await tavus.list_replicas()] == [other]
 
 
+async def test_the_listing_is_one_page_and_awaits_the_hook_once(tavus: SimulatedTavus) -> None:
+    replica_id = await create(tavus, VIDEO)
+    pages: list[int] = []
+
+    async def after_each_page() -> None:
+        pages.append(1)
+
+    listing = await tavus.list_replicas(after_each_page)
+
+    assert pages == [1] and listing.ids() == [replica_id]
+
+
 async def test_a_restart_keeps_every_replica_by_its_id(clock: Clock) -> None:
     before = SimulatedTavus(training_seconds=TRAINING, clock=clock)
     replica_id = await create(before, VIDEO, "phoenix-4.5")

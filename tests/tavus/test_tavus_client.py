@@ -813,6 +813,22 @@ async def test_list_replicas_reads_both_spellings_and_the_new_fields(
     assert request.url.params["replica_type"] == "user"
 
 
+async def test_list_replicas_awaits_the_hook_after_each_page(
+    tavus: TavusClient, recorder: Recorder
+) -> None:
+    items = [{"replica_id": f"r{n}", "status": "training"} for n in range(150)]
+    recorder.handler = voice_pages(items, total=150)  # /v2/replicas pages the same way
+    pages_when_called: list[int] = []
+
+    async def after_each_page() -> None:
+        pages_when_called.append(len(recorder.requests))
+
+    listing = await tavus.list_replicas(after_each_page)
+
+    assert pages_when_called == [1, 2]  # after each page was read, before the next was asked
+    assert len(listing) == 150 and listing.get("r149") is not None
+
+
 # -- rename_replica ----------------------------------------------------------------------------
 
 
