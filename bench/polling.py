@@ -216,7 +216,7 @@ def moved_progress(tavus: BenchTavus, round_number: int) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicas", type=int, default=10_000, help="requests training")
-    parser.add_argument("--rounds", type=int, default=8, help="rounds measured, pooled")
+    parser.add_argument("--rounds", type=int, default=24, help="rounds measured, pooled")
     parser.add_argument(
         "--poll-interval",
         type=float,
