@@ -457,9 +457,14 @@ class ReplicaWorkflow:
         give up on the create when Tavus has listed none for long enough."""
         if listing is None:
             listing = await self._tavus.list_replicas()
-        # Only the listed ids are looked up: never every replica id ever stored.
-        claimed = await self._storage.run(store.claimed_replica_ids, listing.ids())
-        matches = match_creates(uncertain, list(listing), claimed, datetime.now(UTC))
+        # Only replicas with an uncertain request's name can match (replicas/ambiguous.py), so
+        # only those are read, and only their ids are looked up: never every replica listed,
+        # nor every replica id ever stored.
+        candidates = listing.named({record.request.replica_name for record in uncertain})
+        claimed = await self._storage.run(
+            store.claimed_replica_ids, [replica.replica_id for replica in candidates]
+        )
+        matches = match_creates(uncertain, candidates, claimed, datetime.now(UTC))
         outcomes: list[tuple[int, Callable[[], Awaitable[None]]]] = [
             (record.id, functools.partial(self._adopt, record.id, replica))
             for record, replica in matches.found

@@ -3,7 +3,7 @@ listing (`ReplicaListing`), which tavus/client.py fills a page at a time."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -80,6 +80,19 @@ class ReplicaListing:
 
     def ids(self) -> list[str]:
         return list(self._items)
+
+    def named(self, names: Collection[str]) -> list[ListedReplica]:
+        """The replicas named one of `names` (exactly, as an ambiguous create is matched),
+        in listing order: only their names are read to find them."""
+        found: list[ListedReplica] = []
+        for replica_id, item in self._items.items():
+            if isinstance(item, ListedReplica):
+                name: str | None = item.replica_name
+            else:
+                name = first_str(item, "replica_name", "face_name") or ""
+            if name in names and (replica := self.get(replica_id)) is not None:
+                found.append(replica)
+        return found
 
     def __len__(self) -> int:
         return len(self._items)

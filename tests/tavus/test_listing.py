@@ -118,3 +118,31 @@ def test_a_listing_of_replicas_already_read() -> None:
     assert list(listing) == replicas
     assert listing.get("r2") is replicas[1]
     assert listing.ids() == ["r1", "r2"]
+
+
+def test_named_reads_only_the_replicas_with_those_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    read: list[str] = []
+    real = listing_module.listed_replica
+
+    def counted(replica_id: str, item: dict[str, Any]) -> ListedReplica:
+        read.append(replica_id)
+        return real(replica_id, item)
+
+    monkeypatch.setattr(listing_module, "listed_replica", counted)
+    listing = ReplicaListing()
+    listing.add({"replica_id": "r1", "replica_name": "Jane"})
+    listing.add({"face_id": "f2", "face_name": "Joe"})
+    listing.add({"replica_id": "r3", "replica_name": "jane"})  # another name: case counts
+    listing.add({"replica_id": "r4", "replica_name": "Jane"})
+
+    named = listing.named({"Jane", "Joe"})
+
+    assert [r.replica_id for r in named] == ["r1", "f2", "r4"]
+    assert read == ["r1", "f2", "r4"]
+
+
+def test_named_in_a_listing_of_replicas_already_read() -> None:
+    jane = ListedReplica(replica_id="r1", replica_name="Jane", status="training", created_at=None)
+    joe = ListedReplica(replica_id="r2", replica_name="Joe", status="training", created_at=None)
+
+    assert ReplicaListing.of([jane, joe]).named({"Joe"}) == [joe]
