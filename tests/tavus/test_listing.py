@@ -11,6 +11,20 @@ import tavus.listing as listing_module
 from tavus.listing import ListedReplica, ReplicaListing
 
 
+@pytest.fixture
+def read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ids of the replicas a listing reads into ListedReplicas, in order."""
+    ids: list[str] = []
+    real = listing_module.listed_replica
+
+    def counted(replica_id: str, item: dict[str, Any]) -> ListedReplica:
+        ids.append(replica_id)
+        return real(replica_id, item)
+
+    monkeypatch.setattr(listing_module, "listed_replica", counted)
+    return ids
+
+
 def _item(replica_id: str, **fields: Any) -> dict[str, Any]:
     return {"replica_id": replica_id, "replica_name": f"Replica {replica_id}", **fields}
 
@@ -89,15 +103,7 @@ def test_fields_are_checked_when_read() -> None:
     )
 
 
-def test_nothing_is_read_until_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    read: list[str] = []
-    real = listing_module.listed_replica
-
-    def counted(replica_id: str, item: dict[str, Any]) -> ListedReplica:
-        read.append(replica_id)
-        return real(replica_id, item)
-
-    monkeypatch.setattr(listing_module, "listed_replica", counted)
+def test_nothing_is_read_until_asked_for(read: list[str]) -> None:
     listing = ReplicaListing()
     for number in range(100):
         listing.add(_item(f"r{number}"))
@@ -120,15 +126,7 @@ def test_a_listing_of_replicas_already_read() -> None:
     assert listing.ids() == ["r1", "r2"]
 
 
-def test_named_reads_only_the_replicas_with_those_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    read: list[str] = []
-    real = listing_module.listed_replica
-
-    def counted(replica_id: str, item: dict[str, Any]) -> ListedReplica:
-        read.append(replica_id)
-        return real(replica_id, item)
-
-    monkeypatch.setattr(listing_module, "listed_replica", counted)
+def test_named_reads_only_the_replicas_with_those_names(read: list[str]) -> None:
     listing = ReplicaListing()
     listing.add({"replica_id": "r1", "replica_name": "Jane"})
     listing.add({"face_id": "f2", "face_name": "Joe"})
