@@ -25,9 +25,8 @@ from domain.record import ReplicaRecord
 from domain.states import State
 from replicas.metrics import Metrics
 from replicas.workflow import ReplicaWorkflow
-from tavus.client import PageHook
 from tavus.errors import TavusAuthError, TavusError, TavusServerError, TavusUnreachableError
-from tavus.listing import ReplicaListing
+from tavus.listing import PageHook, ReplicaListing
 
 logger = logging.getLogger(__name__)
 

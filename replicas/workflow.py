@@ -50,13 +50,12 @@ from storage import outbox
 from storage import replicas as store
 from storage.database import Storage
 from tavus.api import TavusApi
-from tavus.client import PageHook
 from tavus.errors import (
     TavusAuthError,
     TavusError,
     TavusRejectedError,
 )
-from tavus.listing import ListedReplica, ReplicaListing
+from tavus.listing import ListedReplica, PageHook, ReplicaListing
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from tavus.client import CreatedReplica, PageHook, ReplicaState, Voice
-from tavus.listing import ReplicaListing
+from tavus.client import CreatedReplica, ReplicaState, Voice
+from tavus.listing import PageHook, ReplicaListing
 
 
 class TavusApi(Protocol):

@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -31,7 +31,7 @@ from tavus.errors import (
     TavusUnreachableError,
 )
 from tavus.fields import first_str, stripped, thumbnail_url
-from tavus.listing import ReplicaListing
+from tavus.listing import PageHook, ReplicaListing
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +45,6 @@ USER_AGENT = "replica-bot"
 # Told of every request sent (each attempt): method, path, the answer's status (None: no
 # answer) and the seconds until it came. Metrics use it; the client knows nothing of them.
 CallObserver = Callable[[str, str, int | None, float], None]
-# Awaited after each page of a listing is read.
-PageHook = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)

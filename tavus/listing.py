@@ -3,12 +3,15 @@ listing (`ReplicaListing`), which tavus/client.py fills a page at a time."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from tavus.fields import first_str, parse_time, stripped, thumbnail_url
+
+# Awaited after each page of a listing is read (the poller paces the listing with it).
+PageHook = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from tavus.client import CreatedReplica, PageHook, ReplicaState, Voice
+from tavus.client import CreatedReplica, ReplicaState, Voice
 from tavus.errors import TavusRejectedError
-from tavus.listing import ListedReplica, ReplicaListing
+from tavus.listing import ListedReplica, PageHook, ReplicaListing
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,7 @@ from domain.request import Mode, ReplicaRequest, SlackOrigin
 from domain.states import State
 from replicas.reconciler import BATCH, MAX_BACKOFF_SECONDS, Reconciler, next_delay
 from replicas.workflow import ReplicaWorkflow
-from tavus.client import PageHook
-from tavus.listing import ListedReplica, ReplicaListing
+from tavus.listing import ListedReplica, PageHook, ReplicaListing
 
 
 @pytest.mark.parametrize("failures", [0, 1, 3, 20])
