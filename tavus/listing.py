@@ -90,7 +90,7 @@ class ReplicaListing:
         found: list[ListedReplica] = []
         for replica_id, item in self._items.items():
             if isinstance(item, ListedReplica):
-                name: str | None = item.replica_name
+                name = item.replica_name
             else:
                 name = first_str(item, "replica_name", "face_name") or ""
             if name in names and (replica := self.get(replica_id)) is not None:
