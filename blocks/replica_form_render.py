@@ -80,7 +80,7 @@ def pickled_form(draft: FormDraft, context: ModalContext, *, dry_run: bool = Fal
     """The form as kept here: pickled, without its session key. Equal pickles are the same
     form, so a session keeps this (one bytes object, shared with the cache) to know what Slack
     shows, rather than the view itself: some 30 dicts a form, 256 forms remembered, which the
-    garbage collector walked at every collection (4-5 ms each, bench/polling.py)."""
+    garbage collector walked at every collection (3-5 ms each, bench/polling.py)."""
     return _built(draft, _rendered_part(context), dry_run)
 
 

@@ -170,7 +170,7 @@ class Reconciler:
         await consent.expire_overdue()
         if unavailable is not None:
             raise unavailable
-        await self._workflow.resolve_uncertain(listing)
+        await self._workflow.resolve_uncertain(listing, self._page_pacer())
 
     def _page_pacer(self) -> PageHook:
         """What the listing awaits after each page: a pause as long as the CPU time the event
@@ -178,7 +178,9 @@ class Reconciler:
         mostly waiting for Tavus: a pause as long would idle a round for seconds, while this
         one is ~0.3 ms a page. Unpaced, the pages came back to back, and /replica answered
         meanwhile waited behind each: its p99 during the listing was 5.5 ms, 3.9-4.5 ms when
-        paced, against 2.7-3.2 ms of an idle bot (bench/polling.py, 24 rounds)."""
+        paced, against 2.7-3.2 ms of an idle bot (bench/polling.py, 24 rounds). The CPU time
+        counted is the thread's, other tasks' included: the busier the bot, the longer the
+        listing gives way, up to about doubling its time."""
         began = self._cpu_clock()
 
         async def after_each_page() -> None:

@@ -432,11 +432,16 @@ class ReplicaWorkflow:
         elif record.replica_id is not None:
             await self.check_replica(record.id, record.replica_id)
 
-    async def resolve_uncertain(self, listing: ReplicaListing | None = None) -> None:
+    async def resolve_uncertain(
+        self, listing: ReplicaListing | None = None, after_each_page: PageHook | None = None
+    ) -> None:
         """Find the replica of every ambiguous create (see _resolve_uncertain), in `listing`
-        when the round already read it."""
+        when the round already read it; else in a listing read now, awaiting
+        `after_each_page` after each page."""
         uncertain = await self._storage.run(store.uncertain_requests)
         if uncertain:
+            if listing is None:
+                listing = await self._tavus.list_replicas(after_each_page)
             await self._resolve_uncertain(uncertain, listing)
 
     def _resume(self, request_id: int) -> None:
@@ -450,12 +455,10 @@ class ReplicaWorkflow:
         self._supervisor.spawn(resume(), f"resume request {request_id}")
 
     async def _resolve_uncertain(
-        self, uncertain: list[ReplicaRecord], listing: ReplicaListing | None
+        self, uncertain: list[ReplicaRecord], listing: ReplicaListing
     ) -> None:
         """Find the replica each ambiguous create made (replicas/ambiguous.py), adopt it, or
         give up on the create when Tavus has listed none for long enough."""
-        if listing is None:
-            listing = await self._tavus.list_replicas()
         # Only replicas with an uncertain request's name can match (replicas/ambiguous.py), so
         # only those are read, and only their ids are looked up: never every replica listed,
         # nor every replica id ever stored.

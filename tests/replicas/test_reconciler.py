@@ -62,6 +62,7 @@ class _Workflow:
     ) -> None:
         self.records = [_training(n) for n in range(1, count + 1)]
         self._cpu_clock = cpu_clock
+        self.resolving_paced = False
         self.consent = self
         self.seen: list[tuple[int, int, bool]] = []  # request, tick, listed
         self._ticks = ticks
@@ -103,8 +104,11 @@ class _Workflow:
         self._takes("check")
         self.seen.append((record.id, self._ticks[0], listed is not None))
 
-    async def resolve_uncertain(self, listing: ReplicaListing | None) -> None:
-        return None
+    async def resolve_uncertain(
+        self, listing: ReplicaListing | None, after_each_page: PageHook | None = None
+    ) -> None:
+        # A listing it reads itself (the round's failed) is paced as the round's would be.
+        self.resolving_paced = after_each_page is not None
 
 
 def _training(request_id: int) -> ReplicaRecord:
@@ -166,6 +170,7 @@ async def test_every_batch_is_followed_by_a_pause_as_long_as_it_took() -> None:
     async def pause(seconds: float) -> None:
         pauses.append(seconds)
         clock.now += seconds  # nothing the round does is counted in the next batch's time
+        cpu_clock.now += 0.5  # other work meanwhile, not counted in the next page's time
 
     reconciler = Reconciler(
         cast(ReplicaWorkflow, workflow),
@@ -177,6 +182,7 @@ async def test_every_batch_is_followed_by_a_pause_as_long_as_it_took() -> None:
     await reconciler.round()
 
     assert len(workflow.seen) == 2 * BATCH + 1
+    assert workflow.resolving_paced
     full = COSTS["batch"] + BATCH * COSTS["check"]
     assert pauses == pytest.approx(
         [

@@ -102,6 +102,23 @@ async def test_a_create_that_times_out_after_tavus_got_it_is_found_not_resent(
     await eventually(lambda: any("is ready" in m.text for m in bot.slack.messages))
 
 
+async def test_an_ambiguous_create_looks_up_only_the_listed_replicas_of_its_name(
+    make_bot: BotFactory,
+) -> None:
+    bot = await make_bot(tavus_timeout_seconds=0.3, **FAST_POLL)
+    for number in range(3):
+        bot.tavus.add_replica(f"rother{number}", f"Someone else {number}", datetime.now(UTC))
+    statements: list[str] = []
+    await bot.services.storage.run(lambda db: db.conn.set_trace_callback(statements.append))
+    bot.tavus.answer_next_create(200, {"replica_id": "r0001"}, delay=1.0, creates=True)
+    await submit_video(bot)
+    await eventually(lambda: any("Tavus did create" in m.text for m in bot.slack.messages))
+
+    lookups = [sql for sql in statements if "WHERE replica_id IN" in sql]
+    assert lookups and all("'r0001'" in sql for sql in lookups)
+    assert not any("rother" in sql for sql in lookups)  # other names are never looked up
+
+
 async def given_up(make_bot: BotFactory, monkeypatch: pytest.MonkeyPatch) -> Bot:
     """A bot whose create got a 502 and which found no replica for it in Tavus's list."""
     monkeypatch.setattr(ambiguous_module, "UNCERTAIN_GIVE_UP", timedelta(0))
