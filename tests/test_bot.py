@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -32,6 +33,30 @@ ROOT = Path(__file__).resolve().parent.parent
 def bot_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT")}
     return {**keep, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def run_up_to_serving(tmp_path: Path, script: str, *args: str) -> Any:
+    """`script` in a new interpreter, configured for tmp_path and with no .env around: it
+    replaces web.run_app and runs bot.py (sys.argv[1]; `args` follow) as `python bot.py` would,
+    then prints one JSON value, returned here."""
+    env = bot_environment(
+        tmp_path,
+        PYTHONPATH=str(ROOT),
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        TAVUS_API_KEY=API_KEY,
+        DATABASE_PATH=str(tmp_path / "bot.db"),
+        MEDIA_DIR=str(tmp_path / "media"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(ROOT / "bot.py"), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 async def run_bot(tmp_path: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
@@ -402,24 +427,7 @@ runpy.run_path(sys.argv[1], run_name="__main__")
 def test_the_collector_is_paused_while_starting_and_resumed_after_the_freeze(
     tmp_path: Path,
 ) -> None:
-    env = bot_environment(
-        tmp_path,
-        PYTHONPATH=str(ROOT),
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        TAVUS_API_KEY=API_KEY,
-        DATABASE_PATH=str(tmp_path / "bot.db"),
-        MEDIA_DIR=str(tmp_path / "media"),
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", UP_TO_SERVING, str(ROOT / "bot.py")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {
+    assert run_up_to_serving(tmp_path, UP_TO_SERVING) == {
         "paused while starting": True,
         "last start-up hooks": ["freeze_what_start_up_built", "resume_garbage_collection"],
         "collecting once serving": True,

@@ -4,12 +4,8 @@ every door in handlers/ is wired."""
 from __future__ import annotations
 
 import importlib
-import json
 import logging
-import os
 import pkgutil
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -17,9 +13,10 @@ import pytest
 
 import handlers
 from server.app import DOORS
-from tests.conftest import SIGNING_SECRET, Bot, eventually, make_settings
-from tests.fakes.fake_slack import BOT_TOKEN, FakeSlack
-from tests.fakes.fake_tavus import API_KEY, FakeTavus
+from tests.conftest import Bot, eventually, make_settings
+from tests.fakes.fake_slack import FakeSlack
+from tests.fakes.fake_tavus import FakeTavus
+from tests.test_bot import run_up_to_serving
 
 
 async def test_rejected_credentials_are_logged_for_the_operator(
@@ -121,22 +118,8 @@ def test_start_up_leaves_out_what_the_bot_does_not_run(tmp_path: Path) -> None:
     # All of start-up but serving (settings, the database opened, the app built), with no
     # .env around (the working directory is tmp_path): none of LEFT_OUT_OF_START_UP is
     # imported, and httpx works without its CLI.
-    root = Path(__file__).resolve().parents[2]
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(root),
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "TAVUS_API_KEY": API_KEY,
-        "DATABASE_PATH": str(tmp_path / "bot.db"),
-        "MEDIA_DIR": str(tmp_path / "media"),
+    assert run_up_to_serving(tmp_path, START_UP, *LEFT_OUT_OF_START_UP) == {
+        "exit": 0,
+        "imported": [],
+        "httpx": "Client",
     }
-    done = subprocess.run(
-        [sys.executable, "-c", START_UP, str(root / "bot.py"), *LEFT_OUT_OF_START_UP],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert json.loads(done.stdout) == {"exit": 0, "imported": [], "httpx": "Client"}, done.stderr
