@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import sys
 import time
@@ -119,14 +120,14 @@ async def one_burst(
     await until_cpu_quiet(child.pid, quiet=0.2)
 
 
-def finished(result: dict[str, Any], sender: SlackSender) -> dict[str, Any]:
+def finished(result: dict[str, Any], sender: SlackSender) -> None:
+    """The bursts' summary and the side's errors, added to `result`."""
     wall = result["_burst_wall"]
     result["burst"] = latency_summary(result["_burst"])
     result["bench_process_cpu_share_bursts"] = round(
         result["_burst_cpu"] / wall if wall else 0.0, 2
     )
     result["errors"] = dict(sender.errors)
-    return result
 
 
 async def main() -> None:
@@ -144,22 +145,20 @@ async def main() -> None:
 
     async with fakes() as (slack, tavus):
         with work_dir("bench-slash-", args.keep) as work:
-            floor_child = await start_floor("bolt", work, slack)
-            try:
-                bot_child = await start_bot(args.root, work, slack, tavus, extra=extra)
-            except BaseException:
-                await floor_child.stop()
-                raise
-            children = {"floor": floor_child, "bot": bot_child}
-            connector = {
-                name: aiohttp.TCPConnector(limit=max(100, args.burst_size * 2)) for name in children
-            }
-            sessions = {name: aiohttp.ClientSession(connector=connector[name]) for name in children}
-            try:
-                senders = {
-                    name: SlackSender(sessions[name], child.url, slack)
-                    for name, child in children.items()
-                }
+            async with contextlib.AsyncExitStack() as running:
+                children: dict[str, Child] = {}
+                senders: dict[str, SlackSender] = {}
+                for name in ("floor", "bot"):
+                    if name == "floor":
+                        child = await start_floor("bolt", work, slack)
+                    else:
+                        child = await start_bot(args.root, work, slack, tavus, extra=extra)
+                    running.push_async_callback(child.stop)
+                    connector = aiohttp.TCPConnector(limit=max(100, args.burst_size * 2))
+                    session = aiohttp.ClientSession(connector=connector)
+                    running.push_async_callback(session.close)
+                    children[name] = child
+                    senders[name] = SlackSender(session, child.url, slack)
                 # One at a time: each side on its own, so that its CPU is its own.
                 for name, child in children.items():
                     results[name] = await one_at_a_time(
@@ -172,11 +171,6 @@ async def main() -> None:
                         await one_burst(
                             child, senders[name], results[name], round_, args.burst_size
                         )
-            finally:
-                for session in sessions.values():
-                    await session.close()
-                for child in children.values():
-                    await child.stop()
             for name in children:
                 finished(results[name], senders[name])
                 shown = {k: v for k, v in results[name].items() if not k.startswith("_")}
