@@ -26,6 +26,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import sqlite_utils
 
 from storage.migrations import migrations
+from storage.schema import start_from_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,8 @@ def apply_migrations(db: sqlite_utils.Database) -> None:
     one, as sqlite-utils does."""
     if all(migration.transactional for migration in migrations.pending(db)):
         with db.atomic():
+            # A new database: most of it from the snapshot of the schema, at once.
+            start_from_snapshot(db)
             migrations.apply(db)
     else:
         migrations.apply(db)
