@@ -20,6 +20,9 @@ RUN pip install -r requirements.txt
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin replica-bot \
     && mkdir -p /data && chown replica-bot /data
 COPY --chown=root:root . .
+# Compiled here, once: with PYTHONDONTWRITEBYTECODE (and /app root's) every start would
+# compile the bot's hundred modules again, ~0.1 s of a ~0.45 s start.
+RUN python -m compileall -q /app
 USER replica-bot
 VOLUME ["/data"]
 EXPOSE 3000

@@ -30,6 +30,17 @@ def test_the_image_runs_as_a_non_root_user_with_its_data_in_a_volume() -> None:
     assert ".env" in ignored and ".git" in ignored  # no secrets or history in the image
 
 
+def test_the_image_holds_the_bots_modules_compiled() -> None:
+    # PYTHONDONTWRITEBYTECODE is set and /app is root's: compiled at build time (after the
+    # code is copied in, before the user changes), or each start compiles them again.
+    lines = [line.strip() for line in DOCKERFILE.splitlines()]
+    assert "PYTHONDONTWRITEBYTECODE=1" in DOCKERFILE
+    copied = lines.index("COPY --chown=root:root . .")
+    compiled = lines.index("RUN python -m compileall -q /app")
+    user = next(i for i, line in enumerate(lines) if line.startswith("USER "))
+    assert copied < compiled < user
+
+
 def docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["docker", *args], capture_output=True, timeout=timeout, check=False)
 
@@ -41,6 +52,12 @@ def docker_available() -> str | None:
     if docker("info", timeout=20).returncode != 0:
         return "the Docker daemon does not answer (docker info failed)"
     return None
+
+
+# Run in the image (WORKDIR /app): exits 0 if the modules were compiled at build time.
+COMPILED = (
+    "import pathlib, sys; sys.exit(not list(pathlib.Path('server').glob('__pycache__/app.*')))"
+)
 
 
 async def test_the_image_builds_and_is_ready_in_a_dry_run() -> None:
@@ -56,6 +73,8 @@ async def test_the_image_builds_and_is_ready_in_a_dry_run() -> None:
     name = f"replica-bot-test-{uuid.uuid4().hex[:8]}"
     try:
         port = 38000 + uuid.uuid4().int % 1000
+        compiled = await asyncio.to_thread(docker, "run", "--rm", tag, "python", "-c", COMPILED)
+        assert compiled.returncode == 0, "the image's modules were not compiled"
         started = await asyncio.to_thread(
             docker,
             "run", "-d", "--rm", "--name", name, "--network", "host",
