@@ -10,8 +10,8 @@
   the bot never does. Such patterns are compiled the first time they are used instead; if a
   later sqlite-utils changes the pattern, it is simply compiled at import again.
 
-Both change only when start-up pays, not what the libraries do. Start-up's one thread only:
-`sys.modules` and `re.compile` are changed for the duration of an import.
+Neither changes what the libraries do, only what start-up pays for. Start-up's one thread
+only: `re.compile` is replaced for the duration of sqlite-utils' import.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ from storage.schema import SCHEMA_PATH, current_text, dump, read_snapshot, rende
 from storage.schema import start_from_snapshot as start
 
 # Every registered migration, in order: what an empty database has pending.
-REGISTERED = [m.name for m in migrations.pending(sqlite_utils.Database(memory=True))]
+EMPTY = sqlite_utils.Database(memory=True, execute_plugins=False)
+REGISTERED = [migration.name for migration in migrations.pending(EMPTY)]
 
 
 def migrated(stop_before: str | None = None) -> sqlite_utils.Database:
