@@ -39,7 +39,7 @@ from replicas import reasons
 from replicas.access import MonthlyCap, MonthlyLimitReached
 from replicas.ambiguous import match_creates
 from replicas.callbacks import CallbackVerdict, hash_token, parse_callback
-from replicas.confirmations import Confirmations
+from replicas.confirmations import Answering, Confirmations
 from replicas.consent import ConsentFlow
 from replicas.manage import ReplicaManager
 from replicas.metrics import Metrics
@@ -94,8 +94,12 @@ class ReplicaWorkflow:
         self._supervisor = supervisor
         # Requests this process is submitting right now; the reconciler leaves them alone.
         self._submitting: set[int] = set()
+        # Callbacks being answered now: confirming gives way to them.
+        self._answering = Answering()
         # Callbacks whose result waits for Tavus's GET, a few confirmed at a time.
-        self._confirmations = Confirmations(supervisor, self.check_replica)
+        self._confirmations = Confirmations(
+            supervisor, self.check_replica, answering=self._answering
+        )
         # Approvals, their expiry, and deletions: the same state machine, its own module.
         self.consent = ConsentFlow(
             settings=settings,
@@ -330,7 +334,8 @@ class ReplicaWorkflow:
             )
             return verdict, record, replica_id
 
-        verdict, record, replica_id = await self._commit(receive)
+        with self._answering.one():
+            verdict, record, replica_id = await self._commit(receive)
         if record is None or replica_id is None:
             return verdict
         if verdict is CallbackVerdict.DEFERRED and record.state is not State.SUBMITTING:

@@ -8,6 +8,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
 
 from domain.states import State
 from storage import replicas as store
@@ -39,6 +42,31 @@ async def test_ready_updates_the_root_and_replies_in_thread(bot: Bot) -> None:
     assert root.blocks[0]["text"]["text"].startswith(":white_check_mark:")
     assert reply.thread_ts == root.ts
     assert reply.text.startswith("<@U1>") and "r0001" in reply.text
+
+
+async def test_confirming_gives_way_while_a_callback_is_being_recorded(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # replicas/confirmations.py: answers first. The callback's durable part counts as being
+    # answered; its own confirmation starts only after.
+    token = await submitted(bot)
+    answering = bot.services.workflow._answering
+    seen: list[int] = []
+    record_callback = store.record_callback
+
+    def recording(*args: Any, **kwargs: Any) -> None:
+        seen.append(answering.in_flight)
+        record_callback(*args, **kwargs)
+
+    monkeypatch.setattr(store, "record_callback", recording)
+    bot.tavus.set_status("r0001", "ready")
+    response = await bot.tavus_callback(token, {"replica_id": "r0001", "status": "ready"})
+    assert response.status_code == 202
+    assert seen == [1]
+    assert answering.in_flight == 0
+    await bot.settle()
+    assert bot.tavus.gets == ["r0001"]
+    assert (await bot.services.storage.run(store.get_request, 1)).state is State.SUCCEEDED
 
 
 async def test_completed_means_success_too(bot: Bot) -> None:

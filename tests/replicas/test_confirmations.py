@@ -1,13 +1,14 @@
 """Callbacks waiting for confirmation: a few GETs at a time, one per request, each failing on
-its own."""
+its own, and each giving way to callbacks being answered."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
-from replicas.confirmations import Confirmations
+from replicas.confirmations import Answering, Confirmations
 from replicas.supervisor import Supervisor
 
 
@@ -81,3 +82,59 @@ async def test_work_asked_for_after_the_workers_stopped_starts_them_again() -> N
     await supervisor.idle()
 
     assert tavus.checked == [(1, "r1"), (2, "r2")]
+
+
+# -- answers first -------------------------------------------------------------------------
+
+
+async def test_with_no_callback_answered_lately_a_worker_goes_on_at_once() -> None:
+    answering = Answering()
+    started = time.monotonic()
+    await answering.give_way(at_most=1.0, quiet=0.5)
+    assert time.monotonic() - started < 0.05
+
+
+async def test_a_worker_waits_for_a_pause_in_the_answers_then_goes_on() -> None:
+    answering = Answering()
+    ended: list[float] = []
+
+    async def answer(seconds: float) -> None:
+        with answering.one():
+            await asyncio.sleep(seconds)
+        ended.append(time.monotonic())
+
+    answers = [asyncio.create_task(answer(0.05)), asyncio.create_task(answer(0.1))]
+    await asyncio.sleep(0)
+    assert answering.in_flight == 2
+    await answering.give_way(at_most=2.0, quiet=0.02)
+    gone_on = time.monotonic()
+    await asyncio.gather(*answers)
+
+    assert answering.in_flight == 0
+    # After the last answer and a quiet moment, long before at_most.
+    assert ended[-1] + 0.02 <= gone_on + 0.001 < ended[-1] + 0.5
+
+
+async def test_answers_that_never_let_up_hold_a_worker_back_only_so_long() -> None:
+    answering = Answering()
+    with answering.one():
+        started = time.monotonic()
+        await answering.give_way(at_most=0.05, quiet=0.01)
+        waited = time.monotonic() - started
+    assert 0.05 <= waited + 0.001 < 0.5
+
+
+async def test_confirmations_wait_while_callbacks_are_being_answered() -> None:
+    supervisor, tavus = Supervisor(), SlowTavus()
+    answering = Answering()
+    confirmations = Confirmations(supervisor, tavus.check, concurrency=2, answering=answering)
+
+    with answering.one():
+        for n in range(3):
+            confirmations.ask(n, f"r{n}")
+        await asyncio.sleep(0.02)
+        assert tavus.checked == []  # not while the answer is being written
+        assert confirmations.waiting == 3
+    await supervisor.idle()
+
+    assert sorted(tavus.checked) == [(n, f"r{n}") for n in range(3)]
