@@ -548,7 +548,7 @@ class ReplicaWorkflow:
             outbox.announce(db, request_id, ReplyKind.PREVIEW)
             return CallbackVerdict.APPLIED
         if stage in (State.SUCCEEDED, State.FAILED) and store.finish_training(
-            db, request_id, result
+            db, request_id, result, model_name=record.request.model_name
         ):
             outbox.announce(db, request_id, ReplyKind.OUTCOME)
             self._metrics.result_announced(stage)

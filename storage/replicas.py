@@ -216,14 +216,21 @@ def _update(db: sqlite_utils.Database, request_id: int, where: str, values: dict
     assignments = ", ".join(f"{column} = :{column}" for column in values)
     with db.atomic():
         before = _state(db, request_id) if "state" in values else None
+        # What the consent record keeps of the request as the UPDATE left it, in the same
+        # statement (not read again after it).
         cursor = db.execute(
-            f"UPDATE {REQUESTS} SET {assignments} WHERE id = :_id AND ({where})",
+            f"""UPDATE {REQUESTS} SET {assignments} WHERE id = :_id AND ({where})
+                RETURNING {", ".join(_AFTER_CHANGE)}""",
             {**values, "_id": request_id},
         )
-        changed = cursor.rowcount == 1
-        if changed and before is not None and before != values["state"]:
-            _record_state_change(db, request_id, before, values["updated_at"])
-    return changed
+        after = cursor.fetchall()
+        if after and before is not None and before != values["state"]:
+            _record_state_change(db, request_id, before, values["updated_at"], after[0])
+    return bool(after)
+
+
+# A state change's columns for its STATE_CHANGED event (_record_state_change).
+_AFTER_CHANGE = ("state", "replica_id", "error_message", "tavus_status")
 
 
 def _state(db: sqlite_utils.Database, request_id: int) -> State | None:
@@ -232,20 +239,21 @@ def _state(db: sqlite_utils.Database, request_id: int) -> State | None:
 
 
 def _record_state_change(
-    db: sqlite_utils.Database, request_id: int, before: State, at: str
+    db: sqlite_utils.Database, request_id: int, before: State, at: str, after: Sequence[Any]
 ) -> None:
-    """The request as the UPDATE left it: its new state and what Tavus said."""
-    after = get_request(db, request_id)
+    """`after`: the request as the UPDATE left it (_AFTER_CHANGE): its new state and what
+    Tavus said."""
+    state, replica_id, error_message, tavus_status = after
     consent.append(
         db,
         state_changed(
             request_id,
             at,
             from_state=before,
-            to_state=after.state,
-            replica_id=after.replica_id,
-            reason=after.error_message,
-            tavus_status=after.tavus_status,
+            to_state=State(state),
+            replica_id=replica_id,
+            reason=error_message,
+            tavus_status=tavus_status,
         ),
     )
 
@@ -530,13 +538,22 @@ def _reported(result: TrainingResult) -> dict[str, Any]:
     return values
 
 
-def finish_training(db: sqlite_utils.Database, request_id: int, result: TrainingResult) -> bool:
+def finish_training(
+    db: sqlite_utils.Database,
+    request_id: int,
+    result: TrainingResult,
+    *,
+    model_name: str | None = None,
+) -> bool:
     """Record the training result (its `stage` is SUCCEEDED or FAILED) once. False if the
-    request had already finished."""
-    row = db.execute(f"SELECT model_name FROM {REQUESTS} WHERE id = ?", [request_id]).fetchone()
-    if row is None:
-        return False
-    succeeded = result.stage(row[0] or "") is State.SUCCEEDED
+    request had already finished. `model_name`: the request's, if the caller has read it in
+    this transaction (it decides the stage); otherwise it is read here."""
+    if model_name is None:
+        row = db.execute(f"SELECT model_name FROM {REQUESTS} WHERE id = ?", [request_id]).fetchone()
+        if row is None:
+            return False
+        model_name = row[0] or ""
+    succeeded = result.stage(model_name) is State.SUCCEEDED
     transition = Transition.SUCCEEDED if succeeded else Transition.FAILED
     return _update(
         db,

@@ -69,6 +69,34 @@ async def test_confirming_gives_way_while_a_callback_is_being_recorded(
     assert (await bot.services.storage.run(store.get_request, 1)).state is State.SUCCEEDED
 
 
+async def test_a_confirmed_result_reads_its_request_once(bot: Bot) -> None:
+    # The "no repeated reads of the same row": the transaction that records a
+    # confirmed result reads the request whole once (and its state before the UPDATE, which
+    # returns what the consent record keeps), not again for its model or after the change.
+    token = await submitted(bot)
+    statements: list[str] = []
+    await bot.services.storage.run(lambda db: db.conn.set_trace_callback(statements.append))
+    bot.tavus.set_status("r0001", "ready")
+    response = await bot.tavus_callback(token, {"replica_id": "r0001", "status": "ready"})
+    assert response.status_code == 202
+    await bot.settle()
+    await bot.services.storage.run(lambda db: db.conn.set_trace_callback(None))
+
+    update = next(i for i, sql in enumerate(statements) if "SET tavus_status" in sql)
+    start = max(i for i, sql in enumerate(statements[:update]) if sql.startswith("BEGIN"))
+    end = update + statements[update:].index("COMMIT")
+    confirming = statements[start:end]
+    reads = [sql for sql in confirming if sql.startswith("SELECT") and "replica_requests" in sql]
+    assert [sql.split(" FROM")[0] for sql in reads] == [
+        "SELECT *",  # the request, to apply the result to
+        "SELECT state",  # its state before the UPDATE, for the consent record
+        "SELECT requester_id, subject_user_id, slack_file_owner",  # whose Home shows it
+        "SELECT state, error_message",  # what the reply announces
+    ]
+    assert "RETURNING state, replica_id, error_message, tavus_status" in statements[update]
+    assert (await bot.services.storage.run(store.get_request, 1)).state is State.SUCCEEDED
+
+
 async def test_completed_means_success_too(bot: Bot) -> None:
     token = await submitted(bot)
     bot.tavus.set_status("r0001", "completed")
