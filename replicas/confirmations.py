@@ -63,11 +63,11 @@ class Answering:
             if not self._in_flight:
                 self._none.set()
 
-    async def give_way(
-        self, at_most: float = YIELD_AT_MOST_SECONDS, quiet: float = QUIET_SECONDS
-    ) -> None:
+    async def give_way(self, at_most: float | None = None, quiet: float | None = None) -> None:
         """Return once no callback has been answered for `quiet` seconds (at once if none
-        was lately), or after `at_most` seconds."""
+        was lately), or after `at_most` seconds (by default the module's settings)."""
+        at_most = YIELD_AT_MOST_SECONDS if at_most is None else at_most
+        quiet = QUIET_SECONDS if quiet is None else quiet
         deadline = time.monotonic() + at_most
         while (left := deadline - time.monotonic()) > 0:
             if self._in_flight:

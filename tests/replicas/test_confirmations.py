@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from replicas import confirmations as confirmations_module
 from replicas.confirmations import Answering, Confirmations
 from replicas.supervisor import Supervisor
 
@@ -124,7 +125,11 @@ async def test_answers_that_never_let_up_hold_a_worker_back_only_so_long() -> No
     assert 0.05 <= waited + 0.001 < 0.5
 
 
-async def test_confirmations_wait_while_callbacks_are_being_answered() -> None:
+async def test_confirmations_wait_while_callbacks_are_being_answered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Long enough that a slow machine's sleep below never outlasts it.
+    monkeypatch.setattr(confirmations_module, "YIELD_AT_MOST_SECONDS", 10.0)
     supervisor, tavus = Supervisor(), SlowTavus()
     answering = Answering()
     confirmations = Confirmations(supervisor, tavus.check, concurrency=2, answering=answering)
