@@ -30,7 +30,7 @@ from tavus.errors import (
     TavusServerError,
     TavusUnreachableError,
 )
-from tavus.fields import first_str, stripped, thumbnail_url
+from tavus.fields import first_str, replica_id_in, stripped, thumbnail_url
 from tavus.listing import PageHook, ReplicaListing
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class TavusClient:
     async def create_replica(self, body: dict[str, Any]) -> CreatedReplica:
         """POST /v2/replicas once. Raises a TavusError subclass; see `may_have_taken_effect`."""
         data = await self._request("POST", "/v2/replicas", json_body=body)
-        replica_id = first_str(data, "replica_id", "face_id")
+        replica_id = replica_id_in(data)
         if replica_id is None:
             raise TavusProtocolError(
                 "Tavus accepted the request but sent no replica_id",
@@ -142,7 +142,7 @@ class TavusClient:
         data = await self._read(_replica_path(replica_id))
         progress = data.get("training_progress")
         return ReplicaState(
-            replica_id=first_str(data, "replica_id", "face_id") or replica_id,
+            replica_id=replica_id_in(data) or replica_id,
             status=str(data.get("status") or ""),
             error_message=first_str(data, "error_message"),
             training_progress=str(progress) if progress is not None else None,

@@ -32,6 +32,16 @@ def first_str(item: dict[str, Any], *keys: str) -> str | None:
     return None
 
 
+def replica_id_in(item: dict[str, Any]) -> str | None:
+    """A replica's id, under either spelling (`replica_id`, or the newer `face_id`)."""
+    return first_str(item, "replica_id", "face_id")
+
+
+def replica_name_in(item: dict[str, Any]) -> str:
+    """A replica's name, under either spelling; "" if it has none."""
+    return first_str(item, "replica_name", "face_name") or ""
+
+
 def stripped(value: Any) -> str | None:
     """A string field (a status, a model name) as given, stripped; None if absent or empty."""
     if not isinstance(value, str):

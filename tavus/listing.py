@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tavus.fields import first_str, parse_time, stripped, thumbnail_url
+from tavus.fields import (
+    first_str,
+    parse_time,
+    replica_id_in,
+    replica_name_in,
+    stripped,
+    thumbnail_url,
+)
 
 # Awaited after each page of a listing is read (the poller paces the listing with it).
 PageHook = Callable[[], Awaitable[None]]
@@ -33,7 +40,7 @@ def listed_replica(replica_id: str, item: dict[str, Any]) -> ListedReplica:
     """One item of a listing's page, read (either spelling, every field checked)."""
     return ListedReplica(
         replica_id=replica_id,
-        replica_name=first_str(item, "replica_name", "face_name") or "",
+        replica_name=replica_name_in(item),
         status=str(item.get("status") or ""),
         created_at=parse_time(item.get("created_at")),
         error_message=first_str(item, "error_message"),
@@ -71,7 +78,7 @@ class ReplicaListing:
     def add(self, item: Any) -> None:
         """One item of a page, kept by its id; an item that is not an object with an id (of
         either spelling) is skipped."""
-        if isinstance(item, dict) and (replica_id := first_str(item, "replica_id", "face_id")):
+        if isinstance(item, dict) and (replica_id := replica_id_in(item)):
             self._items[replica_id] = item
 
     def get(self, replica_id: str) -> ListedReplica | None:
@@ -89,10 +96,7 @@ class ReplicaListing:
         in listing order: only their names are read to find them."""
         found: list[ListedReplica] = []
         for replica_id, item in self._items.items():
-            if isinstance(item, ListedReplica):
-                name = item.replica_name
-            else:
-                name = first_str(item, "replica_name", "face_name") or ""
+            name = item.replica_name if isinstance(item, ListedReplica) else replica_name_in(item)
             if name in names and (replica := self.get(replica_id)) is not None:
                 found.append(replica)
         return found
