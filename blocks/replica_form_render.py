@@ -90,11 +90,3 @@ def form_view(pickled: bytes, *, form_key: str) -> dict[str, Any]:
     view: dict[str, Any] = pickle.loads(pickled)
     view["private_metadata"] = form_metadata(form_key)
     return view
-
-
-def render_replica_modal(
-    draft: FormDraft, context: ModalContext, *, form_key: str, dry_run: bool = False
-) -> dict[str, Any]:
-    """`build_replica_modal(draft, context, form_key=form_key, dry_run=dry_run).to_dict()`,
-    built once per distinct form; a new dict each call, the caller's to change."""
-    return form_view(pickled_form(draft, context, dry_run=dry_run), form_key=form_key)

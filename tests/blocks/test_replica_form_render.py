@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from blocks.replica_form_render import render_replica_modal
+from blocks.replica_form_render import form_view, pickled_form
 from blocks.replica_modal import ModalContext, build_replica_modal, form_metadata
 from domain.form import Field, FormDraft
 from domain.request import Mode
@@ -23,6 +23,14 @@ VIDEO = SlackFile(id="F1", name="jane_intro.mp4", mimetype="video/mp4", size=5_0
 PHOTO = SlackFile(id="F3", name="jane.png", mimetype="image/png", size=1000)
 BASE = ModalContext(channel_id="C1", requester_id="U1", requester_name="Jane Doe")
 WITH_FILES = replace(BASE, files=[VIDEO.to_metadata(), PHOTO.to_metadata()])
+
+
+def render_replica_modal(
+    draft: FormDraft, context: ModalContext, *, form_key: str, dry_run: bool = False
+) -> dict[str, Any]:
+    """The view a form session hands Slack: its pickled form, with its session key."""
+    return form_view(pickled_form(draft, context, dry_run=dry_run), form_key=form_key)
+
 
 CASES: list[tuple[FormDraft, ModalContext, bool]] = [
     (FormDraft(), BASE, False),
